@@ -1,0 +1,77 @@
+"""The transformer-zoo catalogue: model cards, name lookup, listing and plugin discovery.
+
+This package never imports torch, so listing models is instant.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from .card import MODALITIES, Card
+from .catalog import CATALOG, GROUPS, PluginLoadError, resolve
+from .errors import CardError, DuplicateNameError, UnknownNameError
+from .task import TaskInfo
+
+__all__ = [
+    "CATALOG", "GROUPS", "MODALITIES", "Card", "CardError", "DuplicateNameError", "PluginLoadError",
+    "TaskInfo", "UnknownNameError", "get_card", "get_family", "get_task", "info", "list_families",
+    "list_models", "list_tasks", "register_card", "register_family", "register_task", "resolve",
+]
+
+
+def list_models(pattern: str = "*", *, modality: str | None = None, task: str | None = None) -> list[str]:
+    """Model names matching a shell-style pattern (``"vit-*"``), optionally by modality and task."""
+    if modality is not None and modality not in MODALITIES:
+        raise ValueError(f"unknown modality {modality!r}; choose from {', '.join(MODALITIES)}")
+    return CATALOG.list_models(pattern, modality=modality, task=task)
+
+
+def list_tasks() -> list[str]:
+    """Names of the registered tasks (heads)."""
+    return CATALOG.task_names()
+
+
+def list_families() -> list[str]:
+    """Names of the registered model families."""
+    return CATALOG.family_names()
+
+
+def get_card(name: str) -> Card:
+    """The card for model ``name``; an unknown name suggests the closest ones."""
+    return CATALOG.card(name)
+
+
+def info(name: str) -> dict[str, Any]:
+    """The card of ``name`` as a plain dict: family, modality, task, spec, meta, params."""
+    return get_card(name).to_dict()
+
+
+def get_family(name: str) -> Any:
+    return CATALOG.family(name)
+
+
+def get_task(name: str) -> TaskInfo:
+    return CATALOG.task(name)
+
+
+def register_card(name: str, *, family: str, modality: str, task: str, spec: Mapping[str, Any] | None = None,
+                  meta: Mapping[str, Any] | None = None, params: int | None = None) -> Card:
+    """Add a model card from code (a notebook, a script). A taken name raises."""
+    card = Card(name=name, family=family, modality=modality, task=task, spec=dict(spec or {}),
+                meta=dict(meta or {}), params=params, source="in-code registration")
+    if name in CATALOG.cards():
+        raise DuplicateNameError(f"model {name!r} is already defined in {CATALOG.card(name).source}")
+    CATALOG.register("card", f"code:{name}", [card])
+    return card
+
+
+def register_family(name: str, family: Any) -> None:
+    """Add a model family (the object a ``zoo.families`` entry point would point to)."""
+    CATALOG.register("family", name, family)
+
+
+def register_task(name: str, head: str | Callable[..., Any], *, modalities: tuple[str, ...] | list[str],
+                  summary: str = "") -> TaskInfo:
+    """Add a task: its head factory (or ``"module:attr"``) and the modalities it serves."""
+    task = TaskInfo(name, tuple(modalities), head, summary)
+    CATALOG.register("task", name, task)
+    return task

@@ -1,0 +1,26 @@
+"""Task declarations: a name, the modalities it fits and where its head lives (imported lazily)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .card import MODALITIES
+from .errors import CardError
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """A registered task. ``head`` is the head factory or a ``"module:attr"`` string naming it,
+    so declaring a task (and listing models for it) never imports torch."""
+
+    name: str
+    modalities: tuple[str, ...]
+    head: str | Callable[..., Any]
+    summary: str = ""
+
+    def __post_init__(self) -> None:
+        bad = [m for m in self.modalities if m not in MODALITIES]
+        if not self.modalities or bad:
+            raise CardError(f"task {self.name!r}: modalities must be some of {MODALITIES}, got {self.modalities}")
+        if isinstance(self.head, str) and ":" not in self.head:
+            raise CardError(f"task {self.name!r}: head must be a callable or 'module:attribute', got {self.head!r}")

@@ -1,0 +1,70 @@
+"""``zoo.create`` and ``zoo.load``: card -> family builder -> backbone + task head -> weights."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import registry
+from registry import TaskInfo, resolve
+
+from .models.family import Family
+from .models.spec import build_spec
+from .tasks.model import ZooModel
+from .weights.load import load_weights
+from .weights.saved import WEIGHTS_NAME, read_config
+from .weights.io import read_state_dict
+from .weights.strict import load_strict
+
+
+def get_family(name: str) -> Family:
+    family = registry.get_family(name)
+    if not isinstance(family, Family):
+        raise TypeError(f"family {name!r} is registered as a {type(family).__name__}, not a zoo Family")
+    return family
+
+
+def build_model(family: Family, spec: Any, task: TaskInfo, *, card: str | None = None,
+                meta: Mapping[str, Any] | None = None) -> ZooModel:
+    """Compose the family's backbone with the task's head."""
+    backbone = family.build(spec)
+    if backbone.modality not in task.modalities:
+        raise ValueError(f"task {task.name!r} serves {', '.join(task.modalities)} models; "
+                         f"the {family.name!r} family is {backbone.modality}")
+    head_factory = resolve(task.head) if isinstance(task.head, str) else task.head
+    head = head_factory(backbone, spec)
+    return ZooModel(backbone, head, family=family.name, task=task.name, spec=spec, card=card, meta=meta)
+
+
+def create(name: str, *, task: str | None = None, weights: str | os.PathLike | None = None,
+           **overrides: Any) -> ZooModel:
+    """Build the model card ``name`` for ``task`` (default: the card's), with spec ``overrides``.
+
+    ``weights`` is a local ``.safetensors``/``.pth``/``.bin`` file or a directory saved by
+    `zoo.save`, in zoo or a foreign layout the family knows (timm for ViT); loading is strict.
+    """
+    card = registry.get_card(name)
+    family = get_family(card.family)
+    task_info = registry.get_task(task or card.task)
+    if card.modality not in task_info.modalities:
+        fitting = registry.list_models(modality=card.modality)
+        raise ValueError(f"task {task_info.name!r} is for {', '.join(task_info.modalities)} models, and {name!r} is "
+                         f"{card.modality}; tasks for it: "
+                         + ", ".join(t for t in registry.list_tasks() if fitting and card.modality in registry.get_task(t).modalities))
+    spec = build_spec(family.spec, card.spec, overrides, where=f"model {name!r}")
+    model = build_model(family, spec, task_info, card=card.name, meta=card.meta)
+    if weights is not None:
+        load_weights(model, weights, family)
+    return model
+
+
+def load(directory: str | os.PathLike) -> ZooModel:
+    """Rebuild a model saved by `zoo.save` (no pickle: spec from JSON, tensors from safetensors)."""
+    directory = Path(directory)
+    config = read_config(directory)
+    family = get_family(config["family"])
+    spec = build_spec(family.spec, config["spec"], where=f"saved model {directory}")
+    model = build_model(family, spec, registry.get_task(config["task"]), card=config.get("card"),
+                        meta=config.get("meta"))
+    load_strict(model, read_state_dict(directory / WEIGHTS_NAME), f"weights in {directory}")
+    return model

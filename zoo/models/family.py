@@ -1,0 +1,34 @@
+"""A model family: its spec type, its backbone builder and the foreign weight layouts it reads."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class KeyMap:
+    """Converts a foreign state dict (timm, Hugging Face, ...) to this family's zoo layout."""
+
+    layout: str
+    detect: Callable[[Mapping[str, torch.Tensor]], bool]
+    convert: Callable[[Mapping[str, torch.Tensor], Any], dict[str, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class Family:
+    """What a ``zoo.families`` entry point points to.
+
+    ``build(spec)`` returns the backbone; ``smoke_overrides`` is a tiny config that
+    registry-wide tests and quick checks use; ``example_inputs(spec, batch_size)`` returns
+    (args, kwargs) for a forward pass.
+    """
+
+    name: str
+    spec: type
+    build: Callable[[Any], nn.Module]
+    example_inputs: Callable[[Any, int], tuple[tuple, dict]]
+    key_maps: tuple[KeyMap, ...] = ()
+    smoke_overrides: Mapping[str, Any] = field(default_factory=dict)

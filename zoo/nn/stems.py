@@ -1,0 +1,54 @@
+"""Input stems: turn raw inputs (token ids, images, spectrograms) into token sequences."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class TokenEmbedding(nn.Embedding):
+    """Token ids [B, T] -> vectors [B, T, D], with a clear error for ids outside the vocabulary."""
+
+    def forward(self, input_ids: Tensor) -> Tensor:
+        if input_ids.dtype not in (torch.int64, torch.int32):
+            raise TypeError(f"token ids must be an integer tensor, got {input_ids.dtype}")
+        if not torch.compiler.is_compiling() and input_ids.numel():
+            low, high = int(input_ids.min()), int(input_ids.max())
+            if low < 0 or high >= self.num_embeddings:
+                raise ValueError(
+                    f"token ids must be in [0, {self.num_embeddings}) for this vocabulary; got values in [{low}, {high}]"
+                )
+        return super().forward(input_ids)
+
+
+def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+class PatchEmbed(nn.Module):
+    """Image [B, C, H, W] -> patch tokens [B, N, D] by a strided convolution.
+
+    ``stride`` smaller than ``patch_size`` gives overlapping patches (AST uses 16x16 with
+    stride 10). The input size is fixed by ``input_size`` so positions line up; any other
+    size is an error naming the expected one.
+    """
+
+    def __init__(self, input_size: int | tuple[int, int], patch_size: int | tuple[int, int], in_chans: int,
+                 dim: int, *, stride: int | tuple[int, int] | None = None, bias: bool = True) -> None:
+        super().__init__()
+        self.input_size, self.patch_size = _pair(input_size), _pair(patch_size)
+        self.stride = _pair(stride) if stride is not None else self.patch_size
+        self.grid_size = tuple(
+            (size - patch) // step + 1 for size, patch, step in zip(self.input_size, self.patch_size, self.stride)
+        )
+        if min(self.grid_size) < 1:
+            raise ValueError(f"input size {self.input_size} is smaller than the patch size {self.patch_size}")
+        self.num_patches = self.grid_size[0] * self.grid_size[1]
+        self.proj = nn.Conv2d(in_chans, dim, kernel_size=self.patch_size, stride=self.stride, bias=bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4 or x.shape[1] != self.proj.in_channels or tuple(x.shape[-2:]) != self.input_size:
+            raise ValueError(
+                f"expected input [batch, {self.proj.in_channels}, {self.input_size[0]}, {self.input_size[1]}], "
+                f"got {list(x.shape)}"
+            )
+        return self.proj(x).flatten(2).transpose(1, 2)  # [B, N, D]

@@ -1,0 +1,27 @@
+"""Feature extraction: no head, the backbone's tokens are the output."""
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+
+
+class FeatureHead(nn.Module):
+    """Identity over tokens [B, N, D]; ``pre_logits`` is the same tensor."""
+
+    num_classes = 0
+
+    def forward(self, features: Tensor, pre_logits: bool = False) -> Tensor:
+        return features
+
+    def reset_classifier(self, num_classes: int) -> None:
+        raise ValueError("feature-extraction has no classifier to reset; "
+                         "create the model with a classification task instead")
+
+    def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        raise ValueError("feature-extraction has no training loss; create the model with a task that has a head "
+                         "(see zoo.list_tasks())")
+
+
+def build_feature_head(backbone: nn.Module, spec: Any) -> FeatureHead:
+    return FeatureHead()

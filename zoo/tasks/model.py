@@ -1,0 +1,55 @@
+"""`ZooModel`: a backbone from a family plus a head from a task, with the timm-style interface."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+from torch import Tensor, nn
+
+
+class ZooModel(nn.Module):
+    """What `zoo.create` returns.
+
+    ``forward(inputs, **extras)`` = ``forward_head(forward_features(inputs, **extras))``.
+    The spec, family and task travel with the model so `zoo.save` can rebuild it.
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, *, family: str, task: str, spec: Any,
+                 card: str | None = None, meta: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        self.backbone, self.head = backbone, head
+        self.family, self.task, self.spec, self.card = family, task, spec, card
+        self.meta = dict(meta or {})
+
+    @property
+    def num_features(self) -> int:
+        return self.backbone.num_features
+
+    @property
+    def num_classes(self) -> int:
+        return getattr(self.head, "num_classes", 0)
+
+    def forward_features(self, *inputs: Any, **extras: Any) -> Tensor:
+        return self.backbone(*inputs, **extras)  # [B, N, D]
+
+    def forward_head(self, features: Tensor, pre_logits: bool = False) -> Tensor:
+        return self.head(features, pre_logits=pre_logits)
+
+    def forward(self, *inputs: Any, **extras: Any) -> Tensor:
+        return self.forward_head(self.forward_features(*inputs, **extras))
+
+    def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        """The task's training loss for ``outputs`` of `forward`."""
+        return self.head.loss(outputs, targets)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier with a fresh one for ``num_classes`` (0 = pooled features)."""
+        self.head.reset_classifier(num_classes)
+        self.spec = dataclasses.replace(self.spec, num_classes=num_classes)
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each block's activations in backward to save memory."""
+        self.backbone.set_grad_checkpointing(enable)
+
+    def extra_repr(self) -> str:
+        return f"family={self.family!r}, task={self.task!r}, card={self.card!r}"

@@ -1,0 +1,63 @@
+"""All-or-nothing state dict loading: every mismatch is listed and the model is left untouched."""
+from __future__ import annotations
+
+from typing import Mapping
+
+from torch import Tensor, nn
+
+from .errors import WeightsError
+
+_SHOW = 20
+
+
+def _listing(title: str, items: list[str]) -> str:
+    shown = "\n    ".join(items[:_SHOW])
+    more = f"\n    ... and {len(items) - _SHOW} more" if len(items) > _SHOW else ""
+    return f"  {title} ({len(items)}):\n    {shown}{more}"
+
+
+def tied_aliases(model: nn.Module) -> dict[str, str]:
+    """Parameter names that share storage with an earlier name (tied embeddings): alias -> first name."""
+    first: dict[int, str] = {}
+    aliases = {}
+    for name, tensor in model.state_dict(keep_vars=True).items():
+        key = id(tensor)
+        if key in first:
+            aliases[name] = first[key]
+        else:
+            first[key] = name
+    return aliases
+
+
+def load_strict(model: nn.Module, state: Mapping[str, Tensor], source: str = "weights") -> None:
+    """Copy ``state`` into ``model`` only if names and shapes match exactly.
+
+    Tied parameters may appear under either name (or both). On any mismatch, raises a
+    `WeightsError` listing missing, unexpected and wrongly shaped keys; nothing is copied.
+    """
+    expected = model.state_dict()
+    aliases = tied_aliases(model)
+    state = dict(state)
+    for alias, original in aliases.items():
+        if alias in state and original not in state:
+            state[original] = state[alias]
+        state.pop(alias, None)
+    missing = [k for k in expected if k not in state and k not in aliases]
+    unexpected = [k for k in state if k not in expected]
+    wrong_shape = [
+        f"{k}: weights {list(state[k].shape)}, model {list(expected[k].shape)}"
+        for k in state if k in expected and state[k].shape != expected[k].shape
+    ]
+    if missing or unexpected or wrong_shape:
+        parts = [f"{source} do not fit the model; nothing was loaded."]
+        if missing:
+            parts.append(_listing("missing from the weights", missing))
+        if unexpected:
+            parts.append(_listing("unexpected in the weights", unexpected))
+        if wrong_shape:
+            parts.append(_listing("wrong shape", wrong_shape))
+            if any(k.startswith("head.") for k in state if k in expected and state[k].shape != expected[k].shape):
+                parts.append("  To fine-tune with another number of classes, load with the checkpoint's "
+                             "num_classes, then call model.reset_classifier(n).")
+        raise WeightsError("\n".join(parts))
+    model.load_state_dict(state, strict=False)  # aliases were folded in; everything else matched above
