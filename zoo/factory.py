@@ -28,9 +28,6 @@ def build_model(family: Family, spec: Any, task: TaskInfo, *, card: str | None =
                 meta: Mapping[str, Any] | None = None) -> ZooModel:
     """Compose the family's backbone with the task's head."""
     backbone = family.build(spec)
-    if backbone.modality not in task.modalities:
-        raise ValueError(f"task {task.name!r} serves {', '.join(task.modalities)} models; "
-                         f"the {family.name!r} family is {backbone.modality}")
     head_factory = resolve(task.head) if isinstance(task.head, str) else task.head
     head = head_factory(backbone, spec)
     return ZooModel(backbone, head, family=family.name, task=task.name, spec=spec, card=card, meta=meta)
@@ -47,10 +44,9 @@ def create(name: str, *, task: str | None = None, weights: str | os.PathLike | N
     family = get_family(card.family)
     task_info = registry.get_task(task or card.task)
     if card.modality not in task_info.modalities:
-        fitting = registry.list_models(modality=card.modality)
-        raise ValueError(f"task {task_info.name!r} is for {', '.join(task_info.modalities)} models, and {name!r} is "
-                         f"{card.modality}; tasks for it: "
-                         + ", ".join(t for t in registry.list_tasks() if fitting and card.modality in registry.get_task(t).modalities))
+        fitting = [t for t in registry.list_tasks() if card.modality in registry.get_task(t).modalities]
+        raise ValueError(f"task {task_info.name!r} is for {', '.join(task_info.modalities)} models and {name!r} is "
+                         f"{card.modality}; tasks for it: {', '.join(fitting)}")
     spec = build_spec(family.spec, card.spec, overrides, where=f"model {name!r}")
     model = build_model(family, spec, task_info, card=card.name, meta=card.meta)
     if weights is not None:

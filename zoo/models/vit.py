@@ -63,7 +63,7 @@ class ViT(nn.Module):
         self.pos_embed = znn.LearnedPositions(self.num_prefix_tokens + self.patch_embed.num_patches, dim)
         self.pos_drop = nn.Dropout(spec.dropout)
         norm = partial(nn.LayerNorm, dim, eps=1e-6)
-        drop_path = torch.linspace(0, spec.drop_path_rate, spec.depth).tolist()  # stochastic depth decay rule
+        drop_path = [spec.drop_path_rate * i / max(spec.depth - 1, 1) for i in range(spec.depth)]  # linear decay rule
         self.stack = znn.Stack(
             [
                 znn.Block(

@@ -1,0 +1,82 @@
+"""Registry-wide checks: every card, every fitting task, on its family's tiny smoke config."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import registry
+import zoo
+from zoo.factory import get_family
+
+MODELS = zoo.list_models()
+
+
+def smoke(name: str, task: str | None = None, **extra):
+    family = get_family(zoo.info(name)["family"])
+    model = zoo.create(name, task=task, **{**family.smoke_overrides, **extra})
+    args, kwargs = family.example_inputs(model.spec, 2)
+    return model, args, kwargs
+
+
+def tasks_for(name: str) -> list[str]:
+    modality = zoo.info(name)["modality"]
+    return [t for t in zoo.list_tasks() if modality in registry.get_task(t).modalities]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_forward_backward_every_param_learns(name):
+    model, args, kwargs = smoke(name)
+    out = model(*args, **kwargs)
+    assert out.shape[0] == 2 and torch.isfinite(out).all()
+    out.float().square().mean().backward()
+    no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not no_grad, f"parameters without gradient: {no_grad}"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_fitting_task_builds_and_runs(name):
+    for task in tasks_for(name):
+        model, args, kwargs = smoke(name, task=task)
+        with torch.no_grad():
+            out = model.eval()(*args, **kwargs)
+        assert out.shape[0] == 2 and torch.isfinite(out).all(), task
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_deterministic_and_batch_independent(name):
+    torch.manual_seed(1)
+    model, args, kwargs = smoke(name)
+    torch.manual_seed(1)
+    twin, _, _ = smoke(name)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), twin.state_dict().values()))
+    model.eval()
+    with torch.no_grad():
+        first, second = model(*args, **kwargs), model(*args, **kwargs)
+        alone = model(*(a[:1] for a in args), **{k: v[:1] for k, v in kwargs.items()})
+    assert torch.equal(first, second)
+    assert torch.allclose(alone, first[:1], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_default_task_output_shape(name):
+    model, args, kwargs = smoke(name)
+    if model.task == "image-classification":
+        assert model.eval()(*args, **kwargs).shape == (2, model.spec.num_classes)
+    features = model.forward_features(*args, **kwargs)
+    assert features.dim() == 3 and features.shape[0] == 2 and features.shape[-1] == model.num_features
+
+
+def test_compile_fullgraph_matches_eager():
+    model, args, kwargs = smoke("vit-tiny")
+    model.eval()
+    compiled = torch.compile(model, fullgraph=True)
+    with torch.no_grad():
+        assert torch.allclose(compiled(*args, **kwargs), model(*args, **kwargs), atol=1e-5)
+
+
+def test_export_matches_eager():
+    model, args, kwargs = smoke("vit-tiny")
+    model.eval()
+    exported = torch.export.export(model, args, kwargs)
+    with torch.no_grad():
+        assert torch.allclose(exported.module()(*args, **kwargs), model(*args, **kwargs), atol=1e-5)

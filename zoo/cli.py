@@ -1,0 +1,79 @@
+"""The ``zoo`` command: ``zoo list`` and ``zoo info`` (torch-free, instant)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+import registry
+
+
+def format_params(count: int | None) -> str:
+    """22050664 -> '22.1M'."""
+    if count is None:
+        return "-"
+    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if count >= size:
+            return f"{count / size:.1f}{unit}"
+    return str(count)
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    names = registry.list_models(args.pattern, modality=args.modality, task=args.task)
+    if not names:
+        print(f"no models match {args.pattern!r}", file=sys.stderr)
+        return 1
+    cards = [registry.get_card(n) for n in names]
+    rows = [[c.name, c.family, c.modality, format_params(c.params), c.task] for c in cards]
+    print(_table(rows, ["name", "family", "modality", "params", "default task"]))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    print(json.dumps(registry.info(args.name), indent=2))
+    return 0
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    rows = []
+    for name in registry.list_tasks():
+        task = registry.get_task(name)
+        rows.append([name, ", ".join(task.modalities), task.summary])
+    print(_table(rows, ["task", "modalities", "summary"]))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zoo", description="transformer-zoo: models by name")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("list", help="list models (shell-style pattern, e.g. 'vit-*')")
+    p.add_argument("pattern", nargs="?", default="*")
+    p.add_argument("--modality", choices=registry.MODALITIES)
+    p.add_argument("--task", help="only models that can serve this task")
+    p.set_defaults(run=cmd_list)
+    p = sub.add_parser("info", help="show a model's card")
+    p.add_argument("name")
+    p.set_defaults(run=cmd_info)
+    p = sub.add_parser("tasks", help="list the registered tasks")
+    p.set_defaults(run=cmd_tasks)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (registry.UnknownNameError, registry.DuplicateNameError, registry.CardError, ValueError) as exc:
+        print(f"zoo: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
