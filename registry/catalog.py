@@ -33,7 +33,7 @@ class _Entry:
 
 def _provider(ep: EntryPoint) -> str:
     dist = ep.dist.name if getattr(ep, "dist", None) is not None else "an unknown distribution"
-    return f"plugin {dist!r} ({ep.group}: {ep.name} = {ep.value})"
+    return f"distribution {dist!r} ({ep.group}: {ep.name} = {ep.value})"
 
 
 def resolve(reference: str) -> Any:
@@ -48,30 +48,29 @@ def resolve(reference: str) -> Any:
 class Catalog:
     def __init__(self) -> None:
         self._in_code: dict[str, dict[str, _Entry]] = {kind: {} for kind in GROUPS}
-        self._entries: dict[str, dict[str, _Entry]] | None = None
+        self._entries: dict[str, dict[str, _Entry]] = {}  # per kind, filled on first use
         self._cards: dict[str, Card] | None = None
 
     # discovery -----------------------------------------------------------------
     def refresh(self) -> None:
         """Forget what was discovered (keeping in-code registrations); rediscover on next use."""
-        self._entries, self._cards = None, None
+        self._entries, self._cards = {}, None
 
-    def _discovered(self) -> dict[str, dict[str, _Entry]]:
-        if self._entries is None:
-            entries: dict[str, dict[str, _Entry]] = {}
-            for kind, group in GROUPS.items():
-                table: dict[str, _Entry] = {}
-                seen: set[tuple[str, str]] = set()
-                for ep in entry_points(group=group):
-                    if (ep.name, ep.value) in seen:  # the same distribution seen twice on sys.path
-                        continue
-                    seen.add((ep.name, ep.value))
-                    self._claim(table, kind, ep.name, _Entry(_provider(ep), ep))
-                for name, entry in self._in_code[kind].items():
-                    self._claim(table, kind, name, entry)
-                entries[kind] = table
-            self._entries = entries
-        return self._entries
+    def _discovered(self, kind: str) -> dict[str, _Entry]:
+        """Names of one kind from entry points and in-code registration; a name claimed twice raises."""
+        if kind not in self._entries:
+            table: dict[str, _Entry] = {}
+            seen: set[tuple[str, str, str]] = set()
+            for ep in entry_points(group=GROUPS[kind]):
+                dist = ep.dist.name.lower().replace("_", "-") if getattr(ep, "dist", None) is not None else ""
+                if (dist, ep.name, ep.value) in seen:  # one distribution found twice on sys.path
+                    continue
+                seen.add((dist, ep.name, ep.value))
+                self._claim(table, kind, ep.name, _Entry(_provider(ep), ep))
+            for name, entry in self._in_code[kind].items():
+                self._claim(table, kind, name, entry)
+            self._entries[kind] = table
+        return self._entries[kind]
 
     @staticmethod
     def _claim(table: dict[str, _Entry], kind: str, name: str, entry: _Entry) -> None:
@@ -96,7 +95,7 @@ class Catalog:
         if self._cards is None:
             cards: dict[str, Card] = {}
             providers: dict[str, str] = {}
-            for source_name, entry in sorted(self._discovered()["card"].items()):
+            for source_name, entry in sorted(self._discovered("card").items()):
                 try:
                     found = cards_from_source(self._load("card", source_name, entry), entry.provider)
                 except Exception as exc:
@@ -120,13 +119,13 @@ class Catalog:
         return cards[name]
 
     def family(self, name: str) -> Any:
-        table = self._discovered()["family"]
+        table = self._discovered("family")
         if name not in table:
             raise unknown("family", name, table)
         return self._load("family", name, table[name])
 
     def task(self, name: str) -> TaskInfo:
-        table = self._discovered()["task"]
+        table = self._discovered("task")
         if name not in table:
             raise unknown("task", name, table)
         task = self._load("task", name, table[name])
@@ -135,12 +134,12 @@ class Catalog:
         return task
 
     def family_names(self) -> list[str]:
-        return sorted(self._discovered()["family"])
+        return sorted(self._discovered("family"))
 
     def task_names(self) -> list[str]:
         """Registered tasks that load; broken ones are reported and left out."""
         names = []
-        for name in sorted(self._discovered()["task"]):
+        for name in sorted(self._discovered("task")):
             try:
                 self.task(name)
             except PluginLoadError as exc:
@@ -162,10 +161,7 @@ class Catalog:
     # in-code registration ----------------------------------------------------------
     def register(self, kind: str, name: str, obj: Any) -> None:
         entry = _Entry("in-code registration", obj, loaded=True)
-        if name in self._in_code[kind]:
-            raise DuplicateNameError(f"{kind} {name!r} is already registered in code")
-        if self._entries is not None:
-            self._claim(self._entries[kind], kind, name, entry)
+        self._claim(self._discovered(kind), kind, name, entry)  # raises if installed or registered already
         self._in_code[kind][name] = entry
         if kind == "card":
             self._cards = None

@@ -118,3 +118,13 @@ def test_cli_errors_are_messages_not_tracebacks():
     assert result.returncode == 2
     assert "zoo: error: unknown model 'vit-smol'" in result.stderr and "Traceback" not in result.stderr
     assert _run_cli("list", "nope*").returncode == 1
+
+
+def test_task_of_another_modality_is_refused(fresh_catalog):
+    zoo.register_task("text-only", head="zoo.tasks.features:build_feature_head", modalities=["text"])
+    try:
+        with pytest.raises(ValueError, match="task 'text-only' is for text models and 'vit-tiny' is image; "
+                                             "tasks for it: feature-extraction, image-classification"):
+            zoo.create("vit-tiny", task="text-only", depth=1)
+    finally:
+        registry.CATALOG.unregister("task", "text-only")

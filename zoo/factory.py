@@ -24,10 +24,19 @@ def get_family(name: str) -> Family:
     return family
 
 
+def check_task_fits(task: TaskInfo, modality: str, what: str) -> None:
+    """A task serves only the modalities it declares; say which tasks would fit instead."""
+    if modality not in task.modalities:
+        fitting = [t for t in registry.list_tasks() if modality in registry.get_task(t).modalities]
+        raise ValueError(f"task {task.name!r} is for {', '.join(task.modalities)} models and {what} is "
+                         f"{modality}; tasks for it: {', '.join(fitting)}")
+
+
 def build_model(family: Family, spec: Any, task: TaskInfo, *, card: str | None = None,
                 meta: Mapping[str, Any] | None = None) -> ZooModel:
     """Compose the family's backbone with the task's head."""
     backbone = family.build(spec)
+    check_task_fits(task, backbone.modality, f"the {family.name!r} family")
     head_factory = resolve(task.head) if isinstance(task.head, str) else task.head
     head = head_factory(backbone, spec)
     return ZooModel(backbone, head, family=family.name, task=task.name, spec=spec, card=card, meta=meta)
@@ -43,10 +52,7 @@ def create(name: str, *, task: str | None = None, weights: str | os.PathLike | N
     card = registry.get_card(name)
     family = get_family(card.family)
     task_info = registry.get_task(task or card.task)
-    if card.modality not in task_info.modalities:
-        fitting = [t for t in registry.list_tasks() if card.modality in registry.get_task(t).modalities]
-        raise ValueError(f"task {task_info.name!r} is for {', '.join(task_info.modalities)} models and {name!r} is "
-                         f"{card.modality}; tasks for it: {', '.join(fitting)}")
+    check_task_fits(task_info, card.modality, repr(name))
     spec = build_spec(family.spec, card.spec, overrides, where=f"model {name!r}")
     model = build_model(family, spec, task_info, card=card.name, meta=card.meta)
     if weights is not None:

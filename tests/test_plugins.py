@@ -1,0 +1,364 @@
+"""Plugins: entry-point discovery, broken and clashing plugins, and in-code registration.
+
+Nothing is pip-installed. Each test builds fake installed distributions in ``tmp_path``:
+a ``<name>-<version>.dist-info/`` folder (METADATA + entry_points.txt) next to the plugin's
+package source, the same layout pip leaves in site-packages. Prepending ``tmp_path`` to
+``sys.path`` makes ``importlib.metadata.entry_points()`` (what the catalogue reads) see it.
+Teardown drops the plugin modules, restores ``sys.path`` and refreshes the catalogue, so
+later tests see only what is really installed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import registry
+import zoo
+from zoo.models.vit import FAMILY as VIT_FAMILY
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "zoo-plugin-example"
+PLUGIN_MODULES = ("zoo_plugin_example", "zoo_broken_plugin", "zoo_dup_card", "zoo_clash")
+TINY_VIT = {"img_size": 32, "patch_size": 8, "depth": 1, "embed_dim": 32, "num_heads": 2}
+
+
+def _forget_plugin_modules() -> None:
+    for name in list(sys.modules):
+        if name.split(".")[0] in PLUGIN_MODULES:
+            del sys.modules[name]
+
+
+class FakeSite:
+    """A folder on ``sys.path`` into which fake distributions are "installed"."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def add(self, dist: str, entry_points: dict[str, dict[str, str]], files: dict[str, str] | None = None) -> None:
+        """Write ``<dist>.dist-info`` with these entry points, and the package ``files`` (path -> source)."""
+        info = self.root / f"{dist.replace('-', '_')}-0.1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1.0\n", encoding="utf-8")
+        sections = [f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in eps.items())
+                    for group, eps in entry_points.items()]
+        (info / "entry_points.txt").write_text("\n".join(sections), encoding="utf-8")
+        for path, source in (files or {}).items():
+            target = self.root / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(textwrap.dedent(source), encoding="utf-8")
+        self.changed()
+
+    def add_example(self) -> None:
+        """The example plugin, with the entry points its own pyproject.toml declares."""
+        shutil.copytree(EXAMPLE / "zoo_plugin_example", self.root / "zoo_plugin_example")
+        project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+        self.add(project["name"], project["entry-points"])
+
+    @staticmethod
+    def changed() -> None:
+        importlib.invalidate_caches()  # new packages and dist-info on sys.path
+        registry.CATALOG.refresh()
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    root = tmp_path / "site-packages"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    yield FakeSite(root)
+    _forget_plugin_modules()
+    registry.CATALOG.refresh()  # rediscovered without the fake site (monkeypatch restores sys.path next)
+
+
+@pytest.fixture
+def example(site):
+    site.add_example()
+    return site
+
+
+# --- a working plugin ---------------------------------------------------------------------
+def test_plugin_cards_and_task_are_listed(example):
+    assert {"simple-vit-tiny", "simple-vit-small"} <= set(zoo.list_models())
+    assert zoo.list_models("simple-vit-*") == ["simple-vit-small", "simple-vit-tiny"]
+    assert "simple-vit-tiny" in zoo.list_models(modality="image")
+    assert "simple-vit-tiny" not in zoo.list_models(modality="text")
+    assert "image-regression" in zoo.list_tasks()
+    assert {"simple-vit-tiny", "vit-tiny"} <= set(zoo.list_models(task="image-regression"))
+    assert "simple-vit" in zoo.list_families()
+    card = zoo.info("simple-vit-tiny")
+    assert (card["family"], card["modality"], card["task"]) == ("simple-vit", "image", "image-classification")
+    assert "vit-small" in zoo.list_models()  # the built-ins are still there
+
+
+def test_plugin_listing_does_not_import_the_family(example):
+    zoo.list_models()
+    zoo.list_tasks()
+    assert "zoo_plugin_example.simple_vit" not in sys.modules
+    assert "zoo_plugin_example.regression" not in sys.modules
+
+
+def test_plugin_card_creates_a_working_model(example):
+    model = zoo.create("simple-vit-tiny", img_size=32, patch_size=8, depth=1, embed_dim=32, num_heads=2, num_classes=7)
+    images = torch.randn(2, 3, 32, 32)
+    logits = model(images)
+    assert logits.shape == (2, 7)
+    assert model.forward_features(images).shape == (2, 16, 32)  # no class token: 4x4 patches
+    model.loss(logits, torch.tensor([0, 6])).backward()
+    assert model.backbone.patch_embed.proj.weight.grad is not None
+
+
+def test_plugin_cards_declare_their_parameter_count(example):
+    for name in zoo.list_models("simple-vit-*"):
+        with torch.device("meta"):  # full size, without allocating or initialising weights
+            model = zoo.create(name)
+        assert sum(p.numel() for p in model.parameters()) == zoo.info(name)["params"], name
+
+
+def test_plugin_task_serves_a_builtin_model(example):
+    model = zoo.create("vit-tiny", task="image-regression", num_classes=3, **TINY_VIT)
+    assert type(model.head).__name__ == "RegressionHead"
+    outputs = model(torch.randn(4, 3, 32, 32))
+    assert outputs.shape == (4, 3)
+    loss = model.loss(outputs, torch.randn(4, 3))
+    assert loss.ndim == 0
+    loss.backward()
+    single = zoo.create("vit-tiny", task="image-regression", num_classes=1, **TINY_VIT)
+    assert single.loss(single(torch.randn(2, 3, 32, 32)), torch.randn(2)).ndim == 0  # targets [B]
+    single.reset_classifier(2)
+    assert single(torch.randn(2, 3, 32, 32)).shape == (2, 2)
+
+
+@pytest.mark.parametrize("name, task", [("simple-vit-tiny", None), ("vit-tiny", "image-regression"),
+                                        ("simple-vit-tiny", "image-regression")])
+def test_plugin_models_save_and_load(example, tmp_path, name, task):
+    overrides = {**TINY_VIT, "num_classes": 2}
+    model = zoo.create(name, task=task, **overrides).eval()
+    with torch.no_grad():  # the regression head starts at zero; give it something to round-trip
+        for p in model.head.parameters():
+            p.normal_()
+    zoo.save(model, tmp_path / "saved")
+    loaded = zoo.load(tmp_path / "saved").eval()
+    assert (loaded.family, loaded.task, loaded.card) == (model.family, model.task, name)
+    assert loaded.spec == model.spec
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(images), model(images), rtol=0, atol=0)
+
+
+# --- a broken plugin ----------------------------------------------------------------------
+BROKEN_EPS = {
+    "zoo.families": {"broken-net": "zoo_broken_plugin.model:FAMILY"},
+    "zoo.cards": {
+        "zoo-broken-plugin": "zoo_broken_plugin.cards:CARDS",  # loads: data only
+        "zoo-broken-plugin-extra": "zoo_broken_plugin.model:CARDS",  # does not
+    },
+    "zoo.tasks": {"broken-task": "zoo_broken_plugin.model:TASK"},
+}
+BROKEN_FILES = {
+    "zoo_broken_plugin/__init__.py": "",
+    "zoo_broken_plugin/cards.py": """
+        CARDS = {"family": "broken-net", "modality": "image", "task": "image-classification",
+                 "cards": {"broken-net-tiny": {"spec": {"depth": 1}}}}
+    """,
+    "zoo_broken_plugin/model.py": """
+        import a_dependency_that_is_not_installed  # noqa: F401
+    """,
+}
+
+
+@pytest.fixture
+def broken(example):
+    example.add("zoo-broken-plugin", BROKEN_EPS, BROKEN_FILES)
+    return example
+
+
+def test_broken_plugin_warns_and_the_rest_keep_working(broken):
+    with pytest.warns(RuntimeWarning, match="zoo-broken-plugin") as caught:
+        names = zoo.list_models()
+    assert any("zoo-broken-plugin-extra" in str(w.message) and "ModuleNotFoundError" in str(w.message)
+               for w in caught)
+    assert {"vit-small", "vit-tiny", "simple-vit-tiny", "broken-net-tiny"} <= set(names)
+
+    with pytest.warns(RuntimeWarning, match=r"broken-task.*zoo-broken-plugin"):
+        tasks = zoo.list_tasks()
+    assert "broken-task" not in tasks
+    assert {"image-classification", "image-regression"} <= set(tasks)
+
+    assert zoo.create("vit-tiny", **TINY_VIT)(torch.randn(1, 3, 32, 32)).shape == (1, 1000)
+    assert zoo.create("simple-vit-tiny", **TINY_VIT)(torch.randn(1, 3, 32, 32)).shape == (1, 1000)
+    assert zoo.create("vit-tiny", task="image-regression", num_classes=1, **TINY_VIT).num_classes == 1
+
+
+def test_card_of_a_broken_family_names_the_plugin(broken):
+    with pytest.warns(RuntimeWarning):
+        assert "broken-net-tiny" in zoo.list_models()
+    with pytest.raises(registry.PluginLoadError) as raised:
+        zoo.create("broken-net-tiny")
+    message = str(raised.value)
+    assert "family 'broken-net'" in message
+    assert "zoo-broken-plugin" in message
+    assert "zoo_broken_plugin.model:FAMILY" in message
+    assert "a_dependency_that_is_not_installed" in message
+    assert isinstance(raised.value, ImportError)
+
+
+@pytest.mark.filterwarnings("ignore:skipping model cards:RuntimeWarning")
+def test_broken_task_names_the_plugin(broken):
+    with pytest.raises(registry.PluginLoadError, match=r"task 'broken-task' from distribution 'zoo-broken-plugin'"):
+        zoo.create("vit-tiny", task="broken-task", **TINY_VIT)
+
+
+# --- names claimed twice ------------------------------------------------------------------
+def test_plugin_card_with_a_builtin_name_raises(example):
+    example.add(
+        "zoo-dup-card",
+        {"zoo.cards": {"zoo-dup-card": "zoo_dup_card:CARDS"}},
+        {"zoo_dup_card/__init__.py": """
+            CARDS = {"family": "vit", "modality": "image", "task": "image-classification",
+                     "cards": {"vit-small": {"spec": {"depth": 1}}}}
+        """},
+    )
+    with pytest.raises(registry.DuplicateNameError) as raised:
+        zoo.list_models()
+    message = str(raised.value)
+    assert "'vit-small'" in message
+    assert "transformer-zoo" in message and "zoo-dup-card" in message
+
+
+@pytest.mark.parametrize("group, name", [
+    ("zoo.families", "simple-vit"),  # another plugin's family
+    ("zoo.tasks", "image-regression"),  # another plugin's task
+    ("zoo.families", "vit"),  # a built-in family
+    ("zoo.tasks", "image-classification"),  # a built-in task
+])
+def test_name_claimed_by_two_distributions_raises(example, group, name):
+    example.add("zoo-clash", {group: {name: "zoo_clash:SOMETHING"}})
+    owner = "transformer-zoo" if name in ("vit", "image-classification") else "zoo-plugin-example"
+    with pytest.raises(registry.DuplicateNameError) as raised:
+        zoo.list_families() if group == "zoo.families" else zoo.list_tasks()
+    message = str(raised.value)
+    assert f"'{name}'" in message
+    assert owner in message and "zoo-clash" in message
+
+
+# --- in-code registration -------------------------------------------------------------------
+class MeanHead(nn.Module):
+    """A tiny head: mean over tokens, then a linear layer; MSE loss."""
+
+    def __init__(self, dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.reset_classifier(num_classes)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.num_classes, self.fc = num_classes, nn.Linear(self.dim, num_classes)
+
+    def forward(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        pooled = features.mean(dim=1)  # [B, D]
+        return pooled if pre_logits else self.fc(pooled)
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return nn.functional.mse_loss(outputs, targets)
+
+
+def mean_head(backbone: nn.Module, spec) -> MeanHead:
+    return MeanHead(backbone.num_features, spec.num_classes)
+
+
+@pytest.fixture
+def registered():
+    """Registrations to undo: ``registered.append((kind, key))``."""
+    undo: list[tuple[str, str]] = []
+    zoo.list_families()  # discover first, so registration checks against what is installed
+    yield undo
+    for kind, key in reversed(undo):
+        try:
+            registry.CATALOG.unregister(kind, key)
+        except registry.UnknownNameError:
+            pass
+    registry.CATALOG.refresh()
+
+
+def test_in_code_registration(registered, tmp_path):
+    zoo.register_family(dataclasses.replace(VIT_FAMILY, name="notebook-vit"))
+    registered.append(("family", "notebook-vit"))
+    zoo.register_task("token-mean-regression", mean_head, modalities=["image", "text"], summary="mean tokens")
+    registered.append(("task", "token-mean-regression"))
+    card = zoo.register_card("notebook-vit-tiny", family="notebook-vit", modality="image",
+                             task="token-mean-regression", spec={**TINY_VIT, "num_classes": 4})
+    registered.append(("card", "code:notebook-vit-tiny"))
+
+    assert card.source == "in-code registration"
+    assert "notebook-vit-tiny" in zoo.list_models(modality="image")
+    assert "notebook-vit" in zoo.list_families()
+    assert "token-mean-regression" in zoo.list_tasks()
+    model = zoo.create("notebook-vit-tiny")
+    assert isinstance(model.head, MeanHead)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 4)
+    classifier = zoo.create("notebook-vit-tiny", task="image-classification", num_classes=6)
+    assert classifier(torch.randn(2, 3, 32, 32)).shape == (2, 6)
+    assert zoo.create("vit-tiny", task="token-mean-regression", num_classes=2, **TINY_VIT).num_classes == 2
+
+    zoo.save(model, tmp_path / "saved")
+    assert zoo.load(tmp_path / "saved").family == "notebook-vit"
+
+
+def test_in_code_registration_of_a_taken_name_raises(registered):
+    with pytest.raises(zoo.DuplicateNameError, match="vit-small"):
+        zoo.register_card("vit-small", family="vit", modality="image", task="image-classification")
+    with pytest.raises(zoo.DuplicateNameError, match="'vit'.*transformer-zoo"):
+        zoo.register_family(dataclasses.replace(VIT_FAMILY))
+    with pytest.raises(zoo.DuplicateNameError, match="image-classification"):
+        zoo.register_task("image-classification", mean_head, modalities=["image"])
+
+    zoo.register_task("twice", mean_head, modalities=["image"])
+    registered.append(("task", "twice"))
+    with pytest.raises(zoo.DuplicateNameError, match="twice"):
+        zoo.register_task("twice", mean_head, modalities=["image"])
+    zoo.register_card("twice-card", family="vit", modality="image", task="image-classification")
+    registered.append(("card", "code:twice-card"))
+    with pytest.raises(zoo.DuplicateNameError, match="twice-card.*in-code registration"):
+        zoo.register_card("twice-card", family="vit", modality="image", task="image-classification")
+    # what failed to register left nothing behind
+    assert zoo.list_models("vit-small") == ["vit-small"]
+    assert registry.get_card("vit-small").source != "in-code registration"
+    assert zoo.create("vit-tiny", **TINY_VIT).family == "vit"
+
+
+def test_in_code_registration_rejects_what_is_not_a_family(registered):
+    with pytest.raises(TypeError, match="zoo.Family"):
+        zoo.register_family(object())
+
+
+def test_unregister_removes_it(registered):
+    zoo.register_card("short-lived", family="vit", modality="image", task="image-classification")
+    assert "short-lived" in zoo.list_models()
+    registry.CATALOG.unregister("card", "code:short-lived")
+    assert "short-lived" not in zoo.list_models()
+    with pytest.raises(registry.UnknownNameError):
+        registry.CATALOG.unregister("card", "code:short-lived")
+
+
+def test_in_code_registration_before_discovery_raises_at_once(registered):
+    registry.CATALOG.refresh()
+    try:
+        with pytest.raises(zoo.DuplicateNameError):
+            zoo.register_family(dataclasses.replace(VIT_FAMILY))
+        assert "vit-small" in zoo.list_models()  # the catalogue still works
+    finally:
+        try:
+            registry.CATALOG.unregister("family", "vit")
+        except registry.UnknownNameError:
+            pass
