@@ -22,6 +22,7 @@ if str(ROOT) not in sys.path:  # run from a checkout: `python docs/generate_mode
 
 import registry  # noqa: E402
 from registry.card import Card, cards_from_source  # noqa: E402
+from zoo.cli import format_params  # noqa: E402  (torch-free, shared with `zoo list`)
 
 DISTRIBUTION = "transformer-zoo"
 OUTPUT = Path(__file__).resolve().parent / "models.md"
@@ -57,16 +58,6 @@ def builtin_cards(distribution: str = DISTRIBUTION) -> list[Card]:
         raise SystemExit(f"no model cards found for {distribution!r}: is it installed "
                          f"(pip install -e . from the checkout)?")
     return [cards[name] for name in sorted(cards)]
-
-
-def format_params(count: int | None) -> str:
-    """22050664 -> '22.1M' (the format of ``zoo list``)."""
-    if count is None:
-        return "-"
-    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if count >= size:
-            return f"{count / size:.1f}{unit}"
-    return str(count)
 
 
 def _lookup(card: Card, meta_keys: Iterable[str], spec_keys: Iterable[str]) -> Any:
