@@ -7,6 +7,14 @@ import torch
 from torch import Tensor, nn
 
 
+def position_rows(table: Tensor, seq_len: int, offset: int = 0) -> Tensor:
+    """Rows offset..offset+seq_len of a position table [max_len, D], with a clear error past its end."""
+    if offset + seq_len > table.shape[0]:
+        raise ValueError(f"sequence of {offset + seq_len} positions is longer than the {table.shape[0]} "
+                         "this model allows")
+    return table[offset : offset + seq_len]
+
+
 class LearnedPositions(nn.Module):
     """A trainable table [max_len, dim]; ``forward(T, offset)`` returns rows offset..offset+T."""
 
@@ -20,11 +28,7 @@ class LearnedPositions(nn.Module):
         return self.weight.shape[0]
 
     def forward(self, seq_len: int, offset: int = 0) -> Tensor:
-        if offset + seq_len > self.max_len:
-            raise ValueError(
-                f"sequence of {offset + seq_len} positions is longer than the {self.max_len} this model allows"
-            )
-        return self.weight[offset : offset + seq_len]  # [T, D]
+        return position_rows(self.weight, seq_len, offset)  # [T, D]
 
 
 def sinusoid_table(max_len: int, dim: int, *, base: float = 10000.0, interleaved: bool = True,
@@ -38,6 +42,8 @@ def sinusoid_table(max_len: int, dim: int, *, base: float = 10000.0, interleaved
     if dim % 2:
         raise ValueError(f"sinusoidal positions need an even dim, got {dim}")
     half = dim // 2
+    if endpoint and half < 2:
+        raise ValueError(f"endpoint=True spaces at least two frequencies, so dim must be >= 4; got {dim}")
     step = math.log(base) / ((half - 1) if endpoint else half)
     inv_freq = torch.exp(-step * torch.arange(half, dtype=torch.float32))  # [D/2]
     angles = torch.arange(max_len, dtype=torch.float32)[:, None] * inv_freq[None, :]  # [L, D/2]
@@ -58,8 +64,4 @@ class SinusoidalPositions(nn.Module):
         return self.table.shape[0]
 
     def forward(self, seq_len: int, offset: int = 0) -> Tensor:
-        if offset + seq_len > self.max_len:
-            raise ValueError(
-                f"sequence of {offset + seq_len} positions is longer than the {self.max_len} this model allows"
-            )
-        return self.table[offset : offset + seq_len]  # [T, D]
+        return position_rows(self.table, seq_len, offset)  # [T, D]
