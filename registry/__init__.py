@@ -54,10 +54,11 @@ def get_task(name: str) -> TaskInfo:
 
 
 def register_card(name: str, *, family: str, modality: str, task: str, spec: Mapping[str, Any] | None = None,
-                  meta: Mapping[str, Any] | None = None, params: int | None = None) -> Card:
+                  meta: Mapping[str, Any] | None = None, params: int | None = None,
+                  architecture: str = "encoder") -> Card:
     """Add a model card from code (a notebook, a script). A taken name raises."""
     card = Card(name=name, family=family, modality=modality, task=task, spec=dict(spec or {}),
-                meta=dict(meta or {}), params=params, source="in-code registration")
+                meta=dict(meta or {}), params=params, source="in-code registration", architecture=architecture)
     if name in CATALOG.cards():
         raise DuplicateNameError(f"model {name!r} is already defined in {CATALOG.card(name).source}")
     CATALOG.register("card", f"code:{name}", [card])
@@ -70,8 +71,9 @@ def register_family(name: str, family: Any) -> None:
 
 
 def register_task(name: str, head: str | Callable[..., Any], *, modalities: tuple[str, ...] | list[str],
-                  summary: str = "") -> TaskInfo:
-    """Add a task: its head factory (or ``"module:attr"``) and the modalities it serves."""
-    task = TaskInfo(name, tuple(modalities), head, summary)
+                  summary: str = "", architectures: tuple[str, ...] | list[str] | None = None) -> TaskInfo:
+    """Add a task: its head factory (or ``"module:attr"``), the modalities and architectures it serves."""
+    task = TaskInfo(name, tuple(modalities), head, summary,
+                    **({"architectures": tuple(architectures)} if architectures else {}))
     CATALOG.register("task", name, task)
     return task

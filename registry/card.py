@@ -16,8 +16,9 @@ from .errors import CardError
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 MODALITIES = ("image", "text", "audio")
-_FILE_KEYS = {"family", "modality", "task", "spec", "meta", "cards"}
-_CARD_KEYS = {"family", "modality", "task", "spec", "meta", "params"}
+ARCHITECTURES = ("encoder", "decoder", "encoder-decoder")
+_FILE_KEYS = {"family", "modality", "architecture", "task", "spec", "meta", "cards"}
+_CARD_KEYS = {"family", "modality", "architecture", "task", "spec", "meta", "params"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Card:
     meta: Mapping[str, Any] = field(default_factory=dict)
     params: int | None = None  # parameter count with the default task head; checked by tests
     source: str = "<code>"  # where the card came from, for error messages
+    architecture: str = "encoder"  # encoder, decoder or encoder-decoder: which tasks fit
 
     def __post_init__(self) -> None:
         where = f"card {self.name!r} ({self.source})"
@@ -40,6 +42,8 @@ class Card:
         for key in ("family", "task"):
             if not isinstance(getattr(self, key), str) or not getattr(self, key):
                 raise CardError(f"{where}: {key!r} must be a non-empty string")
+        if self.architecture not in ARCHITECTURES:
+            raise CardError(f"{where}: architecture {self.architecture!r} is not one of {', '.join(ARCHITECTURES)}")
         if self.modality not in MODALITIES:
             raise CardError(f"{where}: modality {self.modality!r} is not one of {', '.join(MODALITIES)}")
         for key in ("spec", "meta"):
@@ -71,6 +75,7 @@ def cards_from_mapping(data: Mapping[str, Any], source: str) -> list[Card]:
             raise CardError(f"{source}: card {name!r} has unknown keys {sorted(unknown)}; allowed: {sorted(_CARD_KEYS)}")
         merged = {key: entry.get(key, data.get(key)) for key in ("family", "modality", "task")}
         missing = [key for key, value in merged.items() if value is None]
+        merged["architecture"] = entry.get("architecture", data.get("architecture", "encoder"))
         if missing:
             raise CardError(f"{source}: card {name!r} does not say its {', '.join(missing)}")
         cards.append(Card(

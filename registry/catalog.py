@@ -150,12 +150,12 @@ class Catalog:
 
     def list_models(self, pattern: str = "*", *, modality: str | None = None, task: str | None = None) -> list[str]:
         """Card names matching a shell-style ``pattern``, a modality and a task they can serve."""
-        task_modalities = self.task(task).modalities if task is not None else None
+        task_info = self.task(task) if task is not None else None
         return [
             card.name for card in self.cards().values()
             if fnmatch.fnmatchcase(card.name, pattern)
             and (modality is None or card.modality == modality)
-            and (task_modalities is None or card.task == task or card.modality in task_modalities)
+            and (task_info is None or card.task == task or task_info.fits(card.modality, card.architecture))
         ]
 
     # in-code registration ----------------------------------------------------------

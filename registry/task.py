@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .card import MODALITIES
+from .card import ARCHITECTURES, MODALITIES
 from .errors import CardError
 
 
@@ -17,10 +17,18 @@ class TaskInfo:
     modalities: tuple[str, ...]
     head: str | Callable[..., Any]
     summary: str = ""
+    architectures: tuple[str, ...] = ARCHITECTURES  # e.g. causal-lm needs a decoder
+
+    def fits(self, modality: str, architecture: str) -> bool:
+        """Whether a model of this modality and architecture can carry this task's head."""
+        return modality in self.modalities and architecture in self.architectures
 
     def __post_init__(self) -> None:
         bad = [m for m in self.modalities if m not in MODALITIES]
         if not self.modalities or bad:
             raise CardError(f"task {self.name!r}: modalities must be some of {MODALITIES}, got {self.modalities}")
+        if not self.architectures or any(a not in ARCHITECTURES for a in self.architectures):
+            raise CardError(f"task {self.name!r}: architectures must be some of {ARCHITECTURES}, "
+                            f"got {self.architectures}")
         if isinstance(self.head, str) and ":" not in self.head:
             raise CardError(f"task {self.name!r}: head must be a callable or 'module:attribute', got {self.head!r}")

@@ -265,7 +265,7 @@ class MeanHead(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes, self.fc = num_classes, nn.Linear(self.dim, num_classes)
 
-    def forward(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, pre_logits: bool = False, attention_mask=None) -> torch.Tensor:
         pooled = features.mean(dim=1)  # [B, D]
         return pooled if pre_logits else self.fc(pooled)
 

@@ -123,8 +123,10 @@ def test_cli_errors_are_messages_not_tracebacks():
 def test_task_of_another_modality_is_refused(fresh_catalog):
     zoo.register_task("text-only", head="zoo.tasks.features:build_feature_head", modalities=["text"])
     try:
-        with pytest.raises(ValueError, match="task 'text-only' is for text models and 'vit-tiny' is image; "
-                                             "tasks for it: feature-extraction, image-classification"):
+        with pytest.raises(ValueError, match="task 'text-only' needs modality text and architecture "
+                                             "encoder/decoder/encoder-decoder; 'vit-tiny' has modality image, "
+                                             "architecture encoder. Tasks that fit: feature-extraction, "
+                                             "image-classification"):
             zoo.create("vit-tiny", task="text-only", depth=1)
     finally:
         registry.CATALOG.unregister("task", "text-only")

@@ -24,19 +24,20 @@ def get_family(name: str) -> Family:
     return family
 
 
-def check_task_fits(task: TaskInfo, modality: str, what: str) -> None:
-    """A task serves only the modalities it declares; say which tasks would fit instead."""
-    if modality not in task.modalities:
-        fitting = [t for t in registry.list_tasks() if modality in registry.get_task(t).modalities]
-        raise ValueError(f"task {task.name!r} is for {', '.join(task.modalities)} models and {what} is "
-                         f"{modality}; tasks for it: {', '.join(fitting)}")
+def check_task_fits(task: TaskInfo, modality: str, architecture: str, what: str) -> None:
+    """A task serves only the modalities and architectures it declares; say which tasks fit instead."""
+    if not task.fits(modality, architecture):
+        fitting = [t for t in registry.list_tasks() if registry.get_task(t).fits(modality, architecture)]
+        raise ValueError(f"task {task.name!r} needs modality {'/'.join(task.modalities)} and architecture "
+                         f"{'/'.join(task.architectures)}; {what} has modality {modality}, architecture "
+                         f"{architecture}. Tasks that fit: {', '.join(fitting)}")
 
 
 def build_model(family: Family, spec: Any, task: TaskInfo, *, card: str | None = None,
                 meta: Mapping[str, Any] | None = None) -> ZooModel:
     """Compose the family's backbone with the task's head."""
     backbone = family.build(spec)
-    check_task_fits(task, backbone.modality, f"the {family.name!r} family")
+    check_task_fits(task, backbone.modality, backbone.architecture, f"the {family.name!r} family")
     head_factory = resolve(task.head) if isinstance(task.head, str) else task.head
     head = head_factory(backbone, spec)
     return ZooModel(backbone, head, family=family.name, task=task.name, spec=spec, card=card, meta=meta)
@@ -52,7 +53,7 @@ def create(name: str, *, task: str | None = None, weights: str | os.PathLike | N
     card = registry.get_card(name)
     family = get_family(card.family)
     task_info = registry.get_task(task or card.task)
-    check_task_fits(task_info, card.modality, repr(name))
+    check_task_fits(task_info, card.modality, card.architecture, repr(name))
     spec = build_spec(family.spec, card.spec, overrides, where=f"model {name!r}")
     model = build_model(family, spec, task_info, card=card.name, meta=card.meta)
     if weights is not None:

@@ -51,6 +51,7 @@ class ViT(nn.Module):
     """Images [B, C, H, W] -> tokens [B, prefix + N, D] (class token first)."""
 
     modality = "image"
+    architecture = "encoder"
 
     def __init__(self, spec: ViTSpec) -> None:
         super().__init__()

@@ -12,3 +12,26 @@ FEATURE_EXTRACTION = TaskInfo(
     "feature-extraction", ("image", "text", "audio"), "zoo.tasks.features:build_feature_head",
     "No head: the backbone's token features [B, N, D].",
 )
+SEQUENCE_CLASSIFICATION = TaskInfo(
+    "sequence-classification", ("text",), "zoo.tasks.classification:build_classification_head",
+    "Pooled sequence -> linear classifier; cross-entropy loss.",
+)
+TOKEN_CLASSIFICATION = TaskInfo(
+    "token-classification", ("text",), "zoo.tasks.language:build_token_classification_head",
+    "A class per token (NER, tagging); cross-entropy, labels -100 ignored.",
+)
+MASKED_LM = TaskInfo(
+    "masked-lm", ("text",), "zoo.tasks.language:build_masked_lm_head",
+    "Predict masked tokens (BERT); cross-entropy over positions whose label is not -100.",
+    architectures=("encoder",),
+)
+CAUSAL_LM = TaskInfo(
+    "causal-lm", ("text",), "zoo.tasks.language:build_causal_lm_head",
+    "Next-token prediction; labels are the input ids (shifted inside the loss); generate().",
+    architectures=("decoder",),
+)
+SEQ2SEQ_LM = TaskInfo(
+    "seq2seq-lm", ("text",), "zoo.tasks.language:build_seq2seq_lm_head",
+    "Encoder-decoder LM; labels are the target ids (decoder inputs are shifted from them); generate().",
+    architectures=("encoder-decoder",),
+)

@@ -28,8 +28,8 @@ class ClassificationHead(nn.Module):
                 fc = fc.to(device=old.weight.device, dtype=old.weight.dtype)
         self.fc = fc
 
-    def forward(self, features: Tensor, pre_logits: bool = False) -> Tensor:
-        pooled = self.drop(self.pool(features))  # [B, N, D] -> [B, D]
+    def forward(self, features: Tensor, pre_logits: bool = False, attention_mask: Tensor | None = None) -> Tensor:
+        pooled = self.drop(self.pool(features, attention_mask))  # [B, N, D] -> [B, D]
         return pooled if pre_logits else self.fc(pooled)  # [B, num_classes]
 
     def loss(self, logits: Tensor, targets: Tensor) -> Tensor:

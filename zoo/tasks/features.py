@@ -11,7 +11,7 @@ class FeatureHead(nn.Module):
 
     num_classes = 0
 
-    def forward(self, features: Tensor, pre_logits: bool = False) -> Tensor:
+    def forward(self, features: Tensor, pre_logits: bool = False, attention_mask: Tensor | None = None) -> Tensor:
         return features
 
     def reset_classifier(self, num_classes: int) -> None:

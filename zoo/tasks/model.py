@@ -32,11 +32,20 @@ class ZooModel(nn.Module):
     def forward_features(self, *inputs: Any, **extras: Any) -> Tensor:
         return self.backbone(*inputs, **extras)  # [B, N, D]
 
-    def forward_head(self, features: Tensor, pre_logits: bool = False) -> Tensor:
-        return self.head(features, pre_logits=pre_logits)
+    def forward_head(self, features: Tensor, pre_logits: bool = False, attention_mask: Tensor | None = None) -> Tensor:
+        """Head output for ``features``; ``attention_mask`` [B, N] lets pooling skip padding."""
+        return self.head(features, pre_logits=pre_logits, attention_mask=attention_mask)
 
     def forward(self, *inputs: Any, **extras: Any) -> Tensor:
-        return self.forward_head(self.forward_features(*inputs, **extras))
+        features = self.forward_features(*inputs, **extras)
+        mask_name = "decoder_attention_mask" if self.backbone.architecture == "encoder-decoder" else "attention_mask"
+        return self.forward_head(features, attention_mask=extras.get(mask_name))  # mask aligned with features
+
+    def generate(self, input_ids: Tensor, **options: Any) -> Tensor:
+        """Continue token sequences; see `zoo.generation.generate` for the options."""
+        from ..generation import generate
+
+        return generate(self, input_ids, **options)
 
     def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
         """The task's training loss for ``outputs`` of `forward`."""

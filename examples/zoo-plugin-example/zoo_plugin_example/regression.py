@@ -31,8 +31,8 @@ class RegressionHead(nn.Module):
                 fc = fc.to(device=old.weight.device, dtype=old.weight.dtype)
         self.num_classes, self.fc = num_classes, fc
 
-    def forward(self, features: Tensor, pre_logits: bool = False) -> Tensor:
-        pooled = self.pool(features)  # [B, N, D] -> [B, D]
+    def forward(self, features: Tensor, pre_logits: bool = False, attention_mask: Tensor | None = None) -> Tensor:
+        pooled = self.pool(features, attention_mask)  # [B, N, D] -> [B, D]
         return pooled if pre_logits else self.fc(pooled)  # [B, num_outputs]
 
     def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:

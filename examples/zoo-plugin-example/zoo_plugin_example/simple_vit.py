@@ -51,6 +51,7 @@ class SimpleViT(nn.Module):
     """Images [B, C, H, W] -> patch tokens [B, N, D]."""
 
     modality = "image"
+    architecture = "encoder"
     num_prefix_tokens = 0
 
     def __init__(self, spec: SimpleViTSpec) -> None:
