@@ -74,7 +74,7 @@ def test_corrupt_and_missing_files(tmp_path, timm_tiny):
     with pytest.raises(WeightsError, match="unsupported weights file type '.npz'"):
         zoo.create("vit-tiny", weights=tmp_path / "w.npz", **SMALL)
     (tmp_path / "empty_dir").mkdir()
-    with pytest.raises(WeightsError, match="not a saved zoo model"):
+    with pytest.raises(WeightsError, match="neither a saved zoo model nor a Hugging Face model"):
         zoo.create("vit-tiny", weights=tmp_path / "empty_dir", **SMALL)
 
 
@@ -108,7 +108,7 @@ def test_mismatch_lists_keys_and_leaves_model_untouched(timm_tiny, tmp_path):
 def test_headless_task_keeps_backbone_and_warns(timm_tiny, tmp_path):
     path = tmp_path / "w.pth"
     torch.save(timm_tiny.state_dict(), path)
-    with pytest.warns(UserWarning, match="feature-extraction has no head: ignoring 2 head tensors"):
+    with pytest.warns(UserWarning, match="2 head tensors are not used by the feature-extraction head"):
         model = zoo.create("vit-tiny", task="feature-extraction", weights=path, **SMALL).eval()
     images = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
@@ -160,3 +160,22 @@ def test_failed_save_leaves_previous_files(tmp_path, monkeypatch):
 def test_save_needs_a_zoo_model(tmp_path):
     with pytest.raises(TypeError, match="zoo.save needs a model made by zoo.create"):
         zoo.save(torch.nn.Linear(2, 2), tmp_path)
+
+
+def test_missing_head_starts_fresh_with_warning(timm_tiny, tmp_path):
+    path = tmp_path / "backbone_only.pth"
+    torch.save({k: v for k, v in timm_tiny.state_dict().items() if not k.startswith("head.")}, path)
+    torch.manual_seed(3)
+    with pytest.warns(UserWarning, match="no weights for 2 tensors of the image-classification head"):
+        model = zoo.create("vit-tiny", num_classes=4, weights=path, **SMALL)
+    assert torch.equal(model.backbone.cls_token, timm_tiny.cls_token)
+    assert model.head.fc.weight.shape == (4, 192) and model.head.fc.weight.abs().sum() > 0
+
+
+def test_backbone_stays_strict_when_head_is_missing(timm_tiny, tmp_path):
+    state = {k: v for k, v in timm_tiny.state_dict().items() if not k.startswith("head.")}
+    del state["norm.weight"]
+    path = tmp_path / "w.pth"
+    torch.save(state, path)
+    with pytest.raises(WeightsError, match="missing from the weights \\(1\\):\n    backbone.stack.norm.weight"):
+        zoo.create("vit-tiny", weights=path, **SMALL)

@@ -10,11 +10,16 @@ from torch import nn
 
 @dataclass(frozen=True)
 class KeyMap:
-    """Converts a foreign state dict (timm, Hugging Face, ...) to this family's zoo layout."""
+    """Converts a foreign state dict (timm, Hugging Face, ...) to this family's zoo layout.
+
+    ``check_config(config, spec)``, when given, compares the foreign config (a Hugging Face
+    ``config.json``) with the spec being built and raises on a mismatch.
+    """
 
     layout: str
     detect: Callable[[Mapping[str, torch.Tensor]], bool]
     convert: Callable[[Mapping[str, torch.Tensor], Any], dict[str, torch.Tensor]]
+    check_config: Callable[[Mapping[str, Any], Any], None] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,23 @@
-"""``weights=``: read a file or directory, detect its layout, convert, load strictly."""
+"""``weights=``: read a file or directory, detect its layout, convert, load.
+
+The backbone is loaded strictly. Head tensors follow the task: those the model's head
+has are loaded (shapes must match); those it lacks are reported and dropped (another
+task's head); a head the checkpoint does not carry at all starts fresh, with a warning
+(fine-tuning from a base checkpoint).
+"""
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from .errors import WeightsError
+from .huggingface import is_hf_directory, read_hf_directory
 from .io import SUFFIXES, read_state_dict
 from .saved import WEIGHTS_NAME, is_zoo_directory, read_config
-from .strict import load_strict
+from .strict import load_strict, tied_aliases
 
 ZOO_PREFIXES = ("backbone.", "head.")
 
@@ -19,41 +26,68 @@ def _is_zoo_layout(state: Mapping[str, Tensor]) -> bool:
     return all(k.startswith(ZOO_PREFIXES) for k in state)
 
 
-def to_zoo_layout(state: Mapping[str, Tensor], family, spec, source: str) -> tuple[dict[str, Tensor], str]:
+def to_zoo_layout(state: Mapping[str, Tensor], family, spec, source: str,
+                  config: Mapping[str, Any] | None = None) -> tuple[dict[str, Tensor], str]:
     """Detect the layout of ``state`` among zoo and the family's key maps; return it converted."""
     if _is_zoo_layout(state):
         return dict(state), "zoo"
     for key_map in family.key_maps:
         if key_map.detect(state):
+            if config is not None and key_map.check_config is not None:
+                key_map.check_config(config, spec)
             return key_map.convert(state, spec), key_map.layout
     layouts = ", ".join(["zoo"] + [k.layout for k in family.key_maps])
     sample = ", ".join(list(state)[:5])
     raise WeightsError(f"{source}: not a layout the {family.name!r} family reads ({layouts}); first keys: {sample}")
 
 
-def read_weights(path: str | Path) -> tuple[dict[str, Tensor], str]:
-    """The state dict behind ``path`` (a weights file or a saved zoo directory) and a description."""
+def read_weights(path: str | Path) -> tuple[dict[str, Tensor], str, dict[str, Any] | None]:
+    """(state dict, description, foreign config or None) for a weights file or model directory."""
     path = Path(path).expanduser()
     if path.is_dir():
         if is_zoo_directory(path):
             read_config(path)  # consistency check between config and weights
-            return read_state_dict(path / WEIGHTS_NAME), f"zoo model at {path}"
-        raise WeightsError(f"{path} is a directory but not a saved zoo model (no zoo config.json)")
+            return read_state_dict(path / WEIGHTS_NAME), f"zoo model at {path}", None
+        if is_hf_directory(path):
+            state, config = read_hf_directory(path)
+            return state, f"Hugging Face model at {path}", config
+        raise WeightsError(f"{path} is a directory but neither a saved zoo model nor a Hugging Face model "
+                           "(no config.json with a model_type)")
     if not path.exists():
-        raise WeightsError(f"weights path {path} does not exist; pass a local file ({', '.join(SUFFIXES)}) "
-                           "or a directory saved by zoo.save")
-    return read_state_dict(path), f"weights from {path}"
+        raise WeightsError(f"weights path {path} does not exist; pass a local file ({', '.join(SUFFIXES)}), "
+                           "a directory saved by zoo.save, or a Hugging Face model directory")
+    return read_state_dict(path), f"weights from {path}", None
+
+
+def _settle_head(model: nn.Module, state: dict[str, Tensor], source: str) -> tuple[dict[str, Tensor], list[str]]:
+    """Drop head tensors the model's head has no place for; keep the model's own head where absent.
+
+    Returns the state to load and the notes to warn with once loading succeeded.
+    """
+    notes = []
+    aliases = tied_aliases(model)  # a head tied to the embedding is loaded through the embedding
+    model_head = {k for k in model.state_dict() if k.startswith("head.") and k not in aliases}
+    foreign = sorted(k for k in state if k.startswith("head.") and k not in model_head and k not in aliases)
+    if foreign:
+        notes.append(f"{source}: {len(foreign)} head tensors are not used by the {model.task} head and were "
+                     f"ignored: {', '.join(foreign[:8])}{' ...' if len(foreign) > 8 else ''}")
+        state = {k: v for k, v in state.items() if k not in foreign}
+    fresh = sorted(model_head - set(state))
+    if fresh:
+        notes.append(f"{source} has no weights for {len(fresh)} tensors of the {model.task} head; they keep "
+                     f"their fresh initialisation (train them): {', '.join(fresh[:8])}"
+                     f"{' ...' if len(fresh) > 8 else ''}")
+        current = model.state_dict()
+        state = {**state, **{k: current[k] for k in fresh}}
+    return state, notes
 
 
 def load_weights(model, path: str | Path, family) -> str:
-    """Load ``path`` into ``model`` (a ZooModel) strictly; returns the detected layout."""
-    state, source = read_weights(path)
-    state, layout = to_zoo_layout(state, family, model.spec, source)
-    if not any(True for _ in model.head.parameters()):
-        head_keys = [k for k in state if k.startswith("head.")]
-        if head_keys:  # a headless task keeps the backbone and says so
-            warnings.warn(f"{model.task} has no head: ignoring {len(head_keys)} head tensors in {source}",
-                          stacklevel=3)
-            state = {k: v for k, v in state.items() if not k.startswith("head.")}
+    """Load ``path`` into ``model`` (a ZooModel); returns the detected layout."""
+    state, source, config = read_weights(path)
+    state, layout = to_zoo_layout(state, family, model.spec, source, config)
+    state, notes = _settle_head(model, state, source)
     load_strict(model, state, source)
+    for note in notes:
+        warnings.warn(note, stacklevel=3)
     return layout
