@@ -19,8 +19,8 @@ def smoke(name: str, task: str | None = None, **extra):
 
 
 def tasks_for(name: str) -> list[str]:
-    modality = zoo.info(name)["modality"]
-    return [t for t in zoo.list_tasks() if modality in registry.get_task(t).modalities]
+    card = zoo.info(name)
+    return [t for t in zoo.list_tasks() if registry.get_task(t).fits(card["modality"], card["architecture"])]
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from torch import Tensor
 
@@ -44,3 +44,15 @@ def read_hf_directory(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
             return state, config
     raise WeightsError(f"{path} has a Hugging Face config.json but no weights: expected one of "
                        f"{', '.join(_SINGLE + _INDEXES)}")
+
+
+def check_hf_config(config: Mapping[str, Any], spec: Any, fields: Mapping[str, str], expected: Mapping[str, Any],
+                    family: str) -> None:
+    """Raise if a Hugging Face config disagrees with the spec on any mapped field or fixed value."""
+    wrong = [f"{key}={config[key]!r} but {field}={getattr(spec, field)!r}"
+             for key, field in fields.items() if key in config and config[key] != getattr(spec, field)]
+    wrong += [f"{key}={config.get(key)!r}, the {family} family needs {value!r}"
+              for key, value in expected.items() if key in config and config[key] != value]
+    if wrong:
+        raise WeightsError(f"the Hugging Face config does not match this model: {'; '.join(wrong)}. "
+                           "Pick the matching card or pass the matching overrides.")
