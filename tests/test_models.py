@@ -80,3 +80,25 @@ def test_export_matches_eager():
     exported = torch.export.export(model, args, kwargs)
     with torch.no_grad():
         assert torch.allclose(exported.module()(*args, **kwargs), model(*args, **kwargs), atol=1e-5)
+
+
+DECODERS = [n for n in MODELS if zoo.info(n)["architecture"] in ("decoder", "encoder-decoder")]
+
+
+@pytest.mark.parametrize("name", DECODERS)
+def test_decoders_are_causal(name):
+    """Changing the last (decoder) token leaves every earlier output unchanged."""
+    model, args, kwargs = smoke(name, task="feature-extraction")
+    model.eval()
+    key = "decoder_input_ids" if zoo.info(name)["architecture"] == "encoder-decoder" else None
+    ids = kwargs[key] if key else args[0]
+    changed = ids.clone()
+    changed[:, -1] = (changed[:, -1] + 1) % model.spec.vocab_size
+    with torch.no_grad():
+        before = model(*args, **kwargs)
+        if key:
+            after = model(*args, **{**kwargs, key: changed})
+        else:
+            after = model(changed, *args[1:], **kwargs)
+    assert torch.allclose(before[:, :-1], after[:, :-1], atol=1e-6)
+    assert not torch.allclose(before[:, -1], after[:, -1], atol=1e-6)
