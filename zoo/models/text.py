@@ -33,3 +33,34 @@ def positions_from_mask(attention_mask: Tensor | None, seq_len: int, offset: int
         return torch.arange(offset, offset + seq_len, device=device)[None]  # [1, T]
     positions = attention_mask.long().cumsum(dim=-1) - 1  # [B, past + T]
     return positions[:, -seq_len:].clamp(min=0)  # [B, T]
+
+
+def decoder_padding_bias(attention_mask: Tensor | None, input_ids: Tensor, past: int,
+                         dtype: torch.dtype) -> Tensor | None:
+    """A decoder's keep-mask over cached + new tokens [B, past + T] -> additive bias [B, 1, 1, past + T]."""
+    if attention_mask is None or past == 0:
+        return padding_bias(attention_mask, input_ids, dtype)
+    expected = [input_ids.shape[0], past + input_ids.shape[1]]
+    if list(attention_mask.shape) != expected:
+        raise ValueError(f"with a KV cache, attention_mask must cover the {past} cached and "
+                         f"{input_ids.shape[1]} new tokens: shape {expected}, got {list(attention_mask.shape)}")
+    return znn.padding_bias(attention_mask, dtype)
+
+
+def shift_right(labels: Tensor, start_token_id: int, pad_token_id: int) -> Tensor:
+    """Encoder-decoder teacher forcing: decoder inputs [B, T] = start token, then labels[:, :-1].
+
+    Ignored label positions (-100) become ``pad_token_id``, as in transformers' ``_shift_right``.
+    """
+    check_ids(labels, "labels")
+    shifted = labels.new_full(labels.shape, start_token_id)
+    shifted[:, 1:] = labels[:, :-1]
+    return shifted.masked_fill(shifted == -100, pad_token_id)  # [B, T]
+
+
+def check_decoder_length(total_len: int, max_positions: int) -> None:
+    """Clear error when a sequence (prompt + new tokens, when generating) needs more positions than the model has."""
+    if total_len > max_positions:
+        raise ValueError(f"a sequence of {total_len} tokens is longer than this model's max_positions "
+                         f"({max_positions}); when generating, prompt length + max_new_tokens must be "
+                         f"<= {max_positions}")
