@@ -3,25 +3,40 @@
 Greedy by default; sampling with temperature, top-k and top-p. Batched prompts are
 left-padded (``attention_mask`` marks the real tokens); each sequence stops at its EOS and
 is then filled with ``pad_token_id``.
+
+The backbone protocol: every generating backbone has ``architecture`` and
+``make_caches(batch, max_len, ...)``. Decoder-only backbones (``"decoder"``) add
+``check_length(total_len)`` and ``forward(ids, attention_mask=None, caches=None)``, where the
+mask covers the cached and the new tokens. Encoder-decoders (``"encoder-decoder"``) add
+``encode(ids, attention_mask=)``, ``decode(ids, memory, memory_mask=, caches=)``,
+``decoder_start_token_id`` and ``make_caches(..., context_len=)``.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
 
 
-def _check_mask(attention_mask: Tensor | None, input_ids: Tensor) -> Tensor:
+def _check_mask(attention_mask: Tensor | None, input_ids: Tensor) -> Tensor | None:
     if attention_mask is None:
-        return torch.ones_like(input_ids)
+        return None
     if attention_mask.shape != input_ids.shape:
         raise ValueError(f"attention_mask must have the shape of input_ids {list(input_ids.shape)}, "
                          f"got {list(attention_mask.shape)}")
-    if input_ids.shape[1] and bool((attention_mask[:, -1] == 0).any()):
+    return attention_mask.to(input_ids.dtype)
+
+
+def _prompt_mask(attention_mask: Tensor | None, input_ids: Tensor) -> Tensor | None:
+    """A decoder prompt's mask, or None when nothing is padded (the fast path: no bias at all)."""
+    mask = _check_mask(attention_mask, input_ids)
+    if mask is None or bool((mask != 0).all()):
+        return None
+    if bool((mask[:, -1] == 0).any()):
         raise ValueError("prompts must be left-padded for generation: the last position of every row must be a "
                          "real token (attention_mask 1)")
-    return attention_mask.to(input_ids.dtype)
+    return mask
 
 
 def filter_logits(logits: Tensor, *, temperature: float = 1.0, top_k: int | None = None,
@@ -34,8 +49,8 @@ def filter_logits(logits: Tensor, *, temperature: float = 1.0, top_k: int | None
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if top_p is not None and top_p < 1.0:
         sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
-        drop_sorted = cumulative - sorted_logits.softmax(dim=-1) >= top_p  # mass before this token already enough
+        probs = sorted_logits.softmax(dim=-1)  # [B, V], descending
+        drop_sorted = probs.cumsum(dim=-1) - probs >= top_p  # the mass before this token is already enough
         drop = drop_sorted.scatter(-1, order, drop_sorted)
         logits = logits.masked_fill(drop, float("-inf"))
     return logits
@@ -50,6 +65,13 @@ def _validate(max_new_tokens: int, temperature: float, top_k: int | None, top_p:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
     if top_p is not None and not 0.0 < top_p <= 1.0:
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+
+
+def _check_token_ids(eos: list[int], pad: int | None, vocab_size: int) -> None:
+    bad = [f"eos_token_id {t}" for t in eos if not 0 <= t < vocab_size]
+    bad += [f"pad_token_id {pad}"] if pad is not None and not 0 <= pad < vocab_size else []
+    if bad:
+        raise ValueError(f"token ids must be in [0, {vocab_size}) for this vocabulary; got {', '.join(bad)}")
 
 
 @torch.no_grad()
@@ -72,51 +94,64 @@ def generate(
     Decoder-only models return [B, T + new] (prompt then continuation); encoder-decoders
     encode ``input_ids`` and return the decoder sequence [B, 1 + new], starting with the
     decoder start token. Rows that finished early are padded with ``pad_token_id``
-    (default: the first EOS id).
+    (default: the first EOS id); generation ends when every row has finished.
     """
     backbone = model.backbone
     if backbone.architecture not in ("decoder", "encoder-decoder") or not hasattr(model.head, "vocab_size"):
         raise TypeError(f"generate needs a decoder with a language-model head; this is a {backbone.architecture} "
                         f"with task {model.task!r} (use causal-lm or seq2seq-lm)")
     _validate(max_new_tokens, temperature, top_k, top_p)
-    if input_ids.dim() != 2:
-        raise ValueError(f"input_ids must be [batch, seq_len], got shape {list(input_ids.shape)}")
-    eos = torch.tensor([eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id or []),
-                       device=input_ids.device)
-    pad = pad_token_id if pad_token_id is not None else (int(eos[0]) if eos.numel() else 0)
-    mask = _check_mask(attention_mask, input_ids)
-    batch = input_ids.shape[0]
+    if input_ids.dim() != 2 or input_ids.shape[1] == 0:
+        raise ValueError(f"input_ids must be [batch, seq_len] with seq_len >= 1, got shape {list(input_ids.shape)}")
+    eos_list = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id or [])
+    _check_token_ids(eos_list, pad_token_id, model.head.vocab_size)
+    pad = pad_token_id if pad_token_id is not None else (eos_list[0] if eos_list else 0)
+    batch, device = input_ids.shape[0], input_ids.device
     dtype = next(model.parameters()).dtype
 
+    step: Callable[[Tensor, int], Tensor]  # (new ids [B, T_new], length so far incl. them) -> hidden [B, T_new, D]
     if backbone.architecture == "decoder":
-        backbone.check_length(input_ids.shape[1] + max_new_tokens)
-        caches = backbone.make_caches(batch, input_ids.shape[1] + max_new_tokens, dtype=dtype, device=input_ids.device)
-        step = lambda new_ids, full_mask: backbone(new_ids, attention_mask=full_mask, caches=caches)  # noqa: E731
-        sequence, feed = input_ids, input_ids
+        mask = _prompt_mask(attention_mask, input_ids)
+        start = input_ids.shape[1]
+        backbone.check_length(start + max_new_tokens)
+        caches = backbone.make_caches(batch, start + max_new_tokens, dtype=dtype, device=device)
+        sequence = input_ids.new_full((batch, start + max_new_tokens), pad)  # written in place, one column a step
+        sequence[:, :start] = input_ids
+        if mask is None:
+            step = lambda ids, length: backbone(ids, caches=caches)  # noqa: E731
+        else:
+            full_mask = torch.ones_like(sequence)
+            full_mask[:, :start] = mask
+            step = lambda ids, length: backbone(ids, attention_mask=full_mask[:, :length], caches=caches)  # noqa: E731
     else:
+        mask = _check_mask(attention_mask, input_ids)
+        mask = torch.ones_like(input_ids) if mask is None else mask
         memory = backbone.encode(input_ids, attention_mask=mask)
         caches = backbone.make_caches(batch, 1 + max_new_tokens, context_len=memory.shape[1], dtype=dtype,
-                                      device=input_ids.device)
-        start = torch.full((batch, 1), backbone.decoder_start_token_id, dtype=input_ids.dtype, device=input_ids.device)
-        step = lambda new_ids, full_mask: backbone.decode(new_ids, memory, memory_mask=mask, caches=caches)  # noqa: E731
-        sequence, feed = start, start
-        mask = torch.ones_like(start)
+                                      device=device)
+        start = 1
+        sequence = input_ids.new_full((batch, 1 + max_new_tokens), pad)
+        sequence[:, 0] = backbone.decoder_start_token_id
+        step = lambda ids, length: backbone.decode(ids, memory, memory_mask=mask, caches=caches)  # noqa: E731
 
-    finished = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
+    eos = torch.tensor(eos_list, dtype=sequence.dtype, device=device)
+    finished = torch.zeros(batch, dtype=torch.bool, device=device)
+    feed, length = sequence[:, :start], start
     for _ in range(max_new_tokens):
-        hidden = step(feed, mask)  # [B, T_new, D]
-        logits = model.forward_head(hidden[:, -1:])[:, -1].float()  # [B, V]
+        hidden = step(feed, length)  # [B, T_new, D]
+        logits = model.forward_head(hidden[:, -1:])[:, -1].float()  # [B, V]: the head on the last position only
         if do_sample:
             probs = filter_logits(logits, temperature=temperature, top_k=top_k, top_p=top_p).softmax(dim=-1)
             next_ids = torch.multinomial(probs, 1, generator=generator)[:, 0]  # [B]
         else:
             next_ids = logits.argmax(dim=-1)  # [B]
-        next_ids = torch.where(finished, torch.full_like(next_ids, pad), next_ids)
-        sequence = torch.cat([sequence, next_ids[:, None]], dim=1)
-        if eos.numel():
+        if eos_list:
+            next_ids = next_ids.masked_fill(finished, pad)
+        sequence[:, length] = next_ids
+        length += 1
+        if eos_list:
             finished |= torch.isin(next_ids, eos)
             if bool(finished.all()):
                 break
-        feed = next_ids[:, None]
-        mask = torch.cat([mask, torch.ones_like(feed)], dim=1)
-    return sequence
+        feed = sequence[:, length - 1 : length]  # [B, 1]
+    return sequence[:, :length]

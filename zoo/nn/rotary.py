@@ -27,6 +27,10 @@ class RotaryEmbedding(nn.Module):
 
     def forward(self, seq_len: int, offset: int = 0) -> tuple[Tensor, Tensor]:
         positions = torch.arange(offset, offset + seq_len, device=self.inv_freq.device, dtype=torch.float32)
-        angles = torch.outer(positions, self.inv_freq)  # [T, hd/2]
-        angles = torch.cat((angles, angles), dim=-1)  # [T, hd]
+        return self.at(positions)  # [T, hd] each
+
+    def at(self, positions: Tensor) -> tuple[Tensor, Tensor]:
+        """(cos, sin) [..., T, hd] for explicit position ids [..., T] (per-row positions of padded batches)."""
+        angles = positions.float()[..., None] * self.inv_freq  # [..., T, hd/2]
+        angles = torch.cat((angles, angles), dim=-1)  # [..., T, hd]
         return angles.cos(), angles.sin()
