@@ -48,10 +48,16 @@ class Block(nn.Module):
         self.drop = nn.Dropout(dropout)  # on each branch output, before the residual sum
         self.drop_path = DropPath(drop_path)
 
+    def _drop(self, h: Tensor) -> Tensor:
+        """Branch dropout and stochastic depth; not even called when inactive (saves dispatch)."""
+        if self.training and (self.drop.p > 0 or self.drop_path.p > 0):
+            return self.drop_path(self.drop(h))
+        return h
+
     def _residual(self, x: Tensor, norm: nn.Module, branch) -> Tensor:
         if self.post_norm:
-            return norm(x + self.drop_path(self.drop(branch(x))))
-        return x + self.drop_path(self.drop(branch(norm(x))))
+            return norm(x + self._drop(branch(x)))
+        return x + self._drop(branch(norm(x)))
 
     def forward(
         self,

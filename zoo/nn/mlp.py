@@ -18,7 +18,10 @@ class MLP(nn.Module):
         self.fc2 = nn.Linear(hidden_dim, dim, bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc2(self.drop(self.act(self.fc1(x))))  # [B, T, D]
+        hidden = self.act(self.fc1(x))  # [B, T, hidden]
+        if self.training and self.drop.p > 0:
+            hidden = self.drop(hidden)
+        return self.fc2(hidden)  # [B, T, D]
 
 
 class GatedMLP(nn.Module):
