@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Mapping, Sequence
@@ -16,7 +15,8 @@ from ..weights.huggingface import check_hf_config
 from ..weights.keymap import rename_keys
 from .family import Family, KeyMap
 from .spec import check
-from .text import check_decoder_length, check_ids, decoder_padding_bias, positions_from_mask
+from .backbones import DecoderOnly
+from .text import check_ids, decoder_padding_bias, positions_from_mask
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class GPT2Spec:
         return self.mlp_dim or 4 * self.dim
 
 
-class GPT2(nn.Module):
+class GPT2(DecoderOnly):
     """Token ids [B, T] (+ attention_mask, KV caches) -> token features [B, T, D], causal."""
 
     modality = "text"
@@ -76,25 +76,7 @@ class GPT2(nn.Module):
         """N(0, 0.02) everywhere; residual output projections scaled by 1/sqrt(2 * depth), as in GPT-2."""
         self.apply(znn.init_trunc_normal)
         nn.init.trunc_normal_(self.positions.weight, std=0.02)
-        residual_std = 0.02 / math.sqrt(2 * self.spec.depth)
-        for block in self.stack.blocks:
-            nn.init.trunc_normal_(block.attn.proj.weight, std=residual_std)
-            nn.init.trunc_normal_(block.mlp.fc2.weight, std=residual_std)
-
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        self.stack.grad_checkpointing = enable
-
-    def make_pool(self) -> nn.Module:
-        return znn.LastTokenPool()  # the last real token has seen the whole sequence
-
-    def check_length(self, total_len: int) -> None:
-        check_decoder_length(total_len, self.spec.max_positions)
-
-    def make_caches(self, batch_size: int, max_len: int, *, dtype: torch.dtype | None = None,
-                    device: torch.device | str | None = None) -> list[znn.LayerCache]:
-        """Empty per-layer KV caches for generating up to ``max_len`` positions."""
-        self.check_length(max_len)
-        return self.stack.make_caches(batch_size, max_len, dtype=dtype, device=device)
+        self.scale_residual_init()
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
                 caches: Sequence[znn.LayerCache] | None = None) -> Tensor:

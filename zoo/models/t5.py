@@ -18,9 +18,10 @@ from .. import nn as znn
 from ..weights.errors import WeightsError
 from ..weights.huggingface import check_hf_config
 from ..weights.keymap import rename_keys
+from .backbones import EncoderDecoder
 from .family import Family, KeyMap
 from .spec import check
-from .text import check_ids, padding_bias, shift_right
+from .text import check_ids, padding_bias
 
 PAD_TOKEN_ID = 0  # also the decoder start token, as in every published T5
 LAYER_NORM_EPS = 1e-6
@@ -87,16 +88,14 @@ def _block(spec: T5Spec, *, cross: bool) -> znn.Block:
                      norm_cross=norm() if cross else None, dropout=spec.dropout)
 
 
-class T5(nn.Module):
+class T5(EncoderDecoder):
     """Token ids [B, S] (+ decoder ids [B, T]) -> decoder states [B, T, D].
 
     ``encode`` and ``decode`` are the two halves, used by `zoo.generation` with a KV cache.
     Each stack computes its relative position bias once and hands it to every layer.
     """
 
-    modality = "text"
-    architecture = "encoder-decoder"
-    decoder_start_token_id = PAD_TOKEN_ID
+    pad_token_id = decoder_start_token_id = PAD_TOKEN_ID
 
     def __init__(self, spec: T5Spec) -> None:
         super().__init__()
@@ -134,20 +133,8 @@ class T5(nn.Module):
                 if norm is not None:
                     nn.init.ones_(norm.weight)
 
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        self.encoder.grad_checkpointing = self.decoder.grad_checkpointing = enable
-
-    def make_pool(self) -> nn.Module:
-        """Sequence classification reads the last real decoder token (it has seen every target and source token)."""
-        return znn.LastTokenPool()
-
     def make_lm_transform(self) -> nn.Module:
         return OutputScale(self.spec.dim**-0.5) if self.tie_embeddings else nn.Identity()
-
-    def make_caches(self, batch_size: int, max_len: int, context_len: int | None = None,
-                    **tensor_kwargs: Any) -> list[znn.LayerCache]:
-        """Decoder caches for ``max_len`` target positions over a source of ``context_len`` tokens."""
-        return self.decoder.make_caches(batch_size, max_len, context_len, **tensor_kwargs)
 
     def encode(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         """Source ids [B, S] (+ keep-mask [B, S]) -> encoder states [B, S, D]."""
@@ -182,20 +169,6 @@ class T5(nn.Module):
         context_bias = padding_bias(memory_mask, memory[..., 0], x.dtype)  # [B, 1, 1, S]
         x = self.decoder(x, attn_bias=bias, is_causal=True, context=memory, context_bias=context_bias, caches=caches)
         return self.drop(x)  # [B, T, D]
-
-    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
-                decoder_input_ids: Tensor | None = None, decoder_attention_mask: Tensor | None = None,
-                labels: Tensor | None = None) -> Tensor:
-        """Decoder states [B, T, D]; without ``decoder_input_ids`` they are ``labels`` shifted right."""
-        if decoder_input_ids is None:
-            if labels is None:
-                raise ValueError("T5 needs decoder_input_ids [batch, target_len], or labels to shift right into "
-                                 f"them (decoding starts from token {self.decoder_start_token_id})")
-            decoder_input_ids = shift_right(labels, self.decoder_start_token_id, PAD_TOKEN_ID)
-        memory = self.encode(input_ids, attention_mask)
-        return self.decode(decoder_input_ids, memory, memory_mask=attention_mask,
-                           attention_mask=decoder_attention_mask)
-
 
 def example_inputs(spec: T5Spec, batch_size: int) -> tuple[tuple, dict]:
     ids = torch.randint(1, spec.vocab_size, (batch_size, 12))

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from .. import nn as znn
+from .backbones import EncoderDecoder
 from .family import Family
 from .spec import check
-from .text import check_ids, padding_bias, positions_from_mask, shift_right
+from .text import check_ids, padding_bias, positions_from_mask
 
 
 @dataclass(frozen=True)
@@ -60,22 +61,20 @@ def _block(spec: TransformerSpec, *, cross: bool) -> znn.Block:
                      norm_cross=norm() if cross else None, post_norm=True, dropout=spec.dropout)
 
 
-class Transformer(nn.Module):
+class Transformer(EncoderDecoder):
     """Source ids [B, S] (+ target ids [B, T]) -> decoder states [B, T, D].
 
     Same protocol as T5: ``encode``, ``decode`` with a KV cache, ``decoder_start_token_id``.
     No final norm on either stack (post-norm blocks end in one).
     """
 
-    modality = "text"
-    architecture = "encoder-decoder"
     tie_embeddings = True  # the output projection is the shared embedding
 
     def __init__(self, spec: TransformerSpec) -> None:
         super().__init__()
         self.spec = spec
         self.num_features = spec.dim
-        self.decoder_start_token_id = spec.decoder_start_token_id
+        self.pad_token_id, self.decoder_start_token_id = spec.pad_token_id, spec.decoder_start_token_id
         self.token_embedding = znn.TokenEmbedding(spec.vocab_size, spec.dim, padding_idx=spec.pad_token_id)
         self.embed_scale = spec.dim**0.5
         self.positions = znn.SinusoidalPositions(spec.max_len, spec.dim)  # interleaved sin/cos, as in the paper
@@ -94,18 +93,6 @@ class Transformer(nn.Module):
         nn.init.normal_(self.token_embedding.weight, std=self.spec.dim**-0.5)  # scaled by sqrt(dim): unit variance
         with torch.no_grad():
             self.token_embedding.weight[self.spec.pad_token_id].zero_()
-
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        self.encoder.grad_checkpointing = self.decoder.grad_checkpointing = enable
-
-    def make_pool(self) -> nn.Module:
-        """Sequence classification reads the last real decoder token."""
-        return znn.LastTokenPool()
-
-    def make_caches(self, batch_size: int, max_len: int, context_len: int | None = None,
-                    **tensor_kwargs: Any) -> list[znn.LayerCache]:
-        """Decoder caches for ``max_len`` target positions over a source of ``context_len`` tokens."""
-        return self.decoder.make_caches(batch_size, max_len, context_len, **tensor_kwargs)
 
     def _embed(self, ids: Tensor, positions: Tensor) -> Tensor:
         # ids: [B, T]; positions: [B, T, D] or [T, D]
@@ -147,20 +134,6 @@ class Transformer(nn.Module):
         context_bias = padding_bias(memory_mask, memory[..., 0], x.dtype)  # [B, 1, 1, S]
         return self.decoder(x, attn_bias=bias, is_causal=True, context=memory, context_bias=context_bias,
                             caches=caches)  # [B, T, D]
-
-    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
-                decoder_input_ids: Tensor | None = None, decoder_attention_mask: Tensor | None = None,
-                labels: Tensor | None = None) -> Tensor:
-        """Decoder states [B, T, D]; without ``decoder_input_ids`` they are ``labels`` shifted right."""
-        if decoder_input_ids is None:
-            if labels is None:
-                raise ValueError("the Transformer needs decoder_input_ids [batch, target_len], or labels to shift "
-                                 f"right into them (decoding starts from token {self.decoder_start_token_id})")
-            decoder_input_ids = shift_right(labels, self.decoder_start_token_id, self.spec.pad_token_id)
-        memory = self.encode(input_ids, attention_mask)
-        return self.decode(decoder_input_ids, memory, memory_mask=attention_mask,
-                           attention_mask=decoder_attention_mask)
-
 
 def example_inputs(spec: TransformerSpec, batch_size: int) -> tuple[tuple, dict]:
     ids = torch.randint(2, spec.vocab_size, (batch_size, 12))
