@@ -30,7 +30,6 @@ import argparse
 import os
 import statistics
 import tempfile
-import time
 from typing import Callable
 
 import timm
@@ -39,15 +38,14 @@ import torch.nn.functional as F
 from torch import nn
 
 import zoo
+from _timing import CLOCKS, DTYPES, interleaved, paired_ratio  # benchmarks/_timing.py, next to this script
 
 SIZES = {  # --model-size -> (zoo card, timm model name)
     "tiny": ("vit-tiny", "vit_tiny_patch16_224"),
     "small": ("vit-small", "vit_small_patch16_224"),
     "base": ("vit-base", "vit_base_patch16_224"),
 }
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DEFAULT_ITERS = {"forward": 4, "train": 1}  # a train step costs ~10x a forward at these batches on CPU
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}  # cpu: this process's CPU time
 PARITY_TOLERANCE = {torch.float32: 1e-4, torch.bfloat16: 1e-1, torch.float16: 1e-2}
 
 
@@ -90,11 +88,6 @@ def build_pair(size: str, device: torch.device, dtype: torch.dtype) -> dict[str,
     return {"zoo": ours.to(device, dtype), "timm": reference.to(device, dtype)}
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def check_parity(models: dict[str, nn.Module], images: torch.Tensor) -> float:
     """Max abs difference of the logits; raises if the models do not compute the same thing."""
     with torch.inference_mode():
@@ -131,41 +124,13 @@ def train_step(model: nn.Module, images: torch.Tensor, targets: torch.Tensor) ->
     return step
 
 
-def images_per_second(step: Callable[[], None], iters: int, batch: int, device: torch.device,
-                      clock: Callable[[], float]) -> float:
-    sync(device)
-    start = clock()
-    for _ in range(iters):
-        step()
-    sync(device)
-    return iters * batch / (clock() - start)
-
-
-def interleaved(steps: dict[str, Callable[[], None]], *, batch: int, rounds: int, iters: int, warmup: int,
-                device: torch.device, clock: Callable[[], float]) -> dict[str, list[float]]:
-    """Images/s per round for each step, alternating the models ABBA so drift hits both alike."""
-    for step in steps.values():
-        for _ in range(warmup):
-            step()
-    sync(device)
-    names = list(steps)
-    results: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(rounds):
-        for name in names if r % 2 == 0 else names[::-1]:
-            results[name].append(images_per_second(steps[name], iters, batch, device, clock))
-    return results
-
-
 def summarise(metric: str, batch: int, results: dict[str, list[float]]) -> tuple[str, float, bool]:
     """A table row, the ratio zoo/timm, and whether 1.0 lies inside the noise.
 
     The ratio is the median of the per-round paired ratios (zoo and timm timed back to back
-    in the same round), which cancels drift of the machine's speed better than a ratio of
-    medians; the noise is their interquartile range.
+    in the same round; see `_timing.paired_ratio`); the noise is their interquartile range.
     """
-    paired = [z / t for z, t in zip(results["zoo"], results["timm"])]
-    ratio = statistics.median(paired)
-    low, _, high = statistics.quantiles(paired, n=4) if len(paired) > 1 else (ratio,) * 3
+    ratio, low, high = paired_ratio(results["zoo"], results["timm"])
     zoo_ips, timm_ips = statistics.median(results["zoo"]), statistics.median(results["timm"])
     row = f"{metric:<12} {batch:>5} {zoo_ips:>11.2f} {timm_ips:>11.2f} {ratio:>8.3f}x {low:>6.3f}-{high:.3f}"
     return row, ratio, low <= 1.0 <= high
@@ -190,12 +155,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"parity: max |logits zoo - timm| = {check_parity(models, fwd_images):.3g}")
 
     forward = interleaved({name: forward_step(m, fwd_images) for name, m in models.items()},
-                          batch=args.batch_forward, rounds=args.rounds, iters=iters["forward"],
+                          work=args.batch_forward, rounds=args.rounds, iters=iters["forward"],
                           warmup=args.warmup, device=device, clock=CLOCKS[args.clock])
     train_images = torch.randn(args.batch_train, 3, 224, 224, device=device, dtype=dtype)
     targets = torch.randint(0, num_classes, (args.batch_train,), device=device)
     train = interleaved({name: train_step(m, train_images, targets) for name, m in models.items()},
-                        batch=args.batch_train, rounds=args.rounds, iters=iters["train"],
+                        work=args.batch_train, rounds=args.rounds, iters=iters["train"],
                         warmup=args.warmup, device=device, clock=CLOCKS[args.clock])
 
     rows = {"forward": summarise("forward", args.batch_forward, forward),
