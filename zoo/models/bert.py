@@ -13,7 +13,7 @@ from ..weights.huggingface import check_hf_config
 from ..weights.keymap import rename_keys
 from .family import Family, KeyMap
 from .spec import check
-from .text import check_ids, padding_bias
+from .text import check_ids, example_token_inputs, padding_bias
 
 
 @dataclass(frozen=True)
@@ -111,12 +111,6 @@ class Bert(nn.Module):
         return self.stack(x, attn_bias=bias)  # [B, T, D]
 
 
-def example_inputs(spec: BertSpec, batch_size: int) -> tuple[tuple, dict]:
-    ids = torch.randint(1, spec.vocab_size, (batch_size, 12))
-    mask = torch.ones_like(ids)
-    mask[-1, 9:] = 0  # the last row is padded
-    return (ids,), {"attention_mask": mask}
-
 
 # --- Hugging Face layout ------------------------------------------------------------------
 _HF_RULES = [
@@ -176,7 +170,7 @@ FAMILY = Family(
     name="bert",
     spec=BertSpec,
     build=Bert,
-    example_inputs=example_inputs,
+    example_inputs=example_token_inputs,
     key_maps=(KeyMap("huggingface", _is_hf, _from_hf, _check_hf),),
     smoke_overrides={"vocab_size": 97, "dim": 32, "depth": 2, "num_heads": 2, "mlp_dim": 64, "max_positions": 32,
                      "num_classes": 3},

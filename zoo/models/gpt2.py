@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Mapping, Sequence
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -16,7 +15,7 @@ from ..weights.keymap import rename_keys
 from .family import Family, KeyMap
 from .spec import check
 from .backbones import DecoderOnly
-from .text import check_ids, decoder_padding_bias, positions_from_mask
+from .text import check_ids, decoder_padding_bias, example_token_inputs, positions_from_mask
 
 
 @dataclass(frozen=True)
@@ -95,13 +94,6 @@ class GPT2(DecoderOnly):
         return self.stack(x, attn_bias=bias, is_causal=True, caches=caches)  # [B, T, D]
 
 
-def example_inputs(spec: GPT2Spec, batch_size: int) -> tuple[tuple, dict]:
-    """Token ids [B, 12] with the last row right-padded."""
-    ids = torch.randint(0, spec.vocab_size, (batch_size, 12))
-    mask = torch.ones_like(ids)
-    mask[-1, 9:] = 0
-    return (ids,), {"attention_mask": mask}
-
 
 # --- Hugging Face layout ------------------------------------------------------------------
 _HF_RULES = [
@@ -151,7 +143,7 @@ FAMILY = Family(
     name="gpt2",
     spec=GPT2Spec,
     build=GPT2,
-    example_inputs=example_inputs,
+    example_inputs=example_token_inputs,
     key_maps=(KeyMap("huggingface", _is_hf, _from_hf, _check_hf),),
     smoke_overrides={"vocab_size": 97, "dim": 32, "depth": 2, "num_heads": 2, "max_positions": 32, "num_classes": 3},
 )

@@ -14,7 +14,7 @@ from ..weights.keymap import rename_keys
 from .family import Family, KeyMap
 from .spec import check
 from .backbones import DecoderOnly
-from .text import check_ids, decoder_padding_bias, positions_from_mask
+from .text import check_ids, decoder_padding_bias, example_token_inputs, positions_from_mask
 
 
 @dataclass(frozen=True)
@@ -98,13 +98,6 @@ class Llama(DecoderOnly):
         return self.stack(x, attn_bias=bias, is_causal=True, rotary=rotary, caches=caches)  # [B, T, D]
 
 
-def example_inputs(spec: LlamaSpec, batch_size: int) -> tuple[tuple, dict]:
-    """Token ids [B, 12] with the last row right-padded."""
-    ids = torch.randint(0, spec.vocab_size, (batch_size, 12))
-    mask = torch.ones_like(ids)
-    mask[-1, 9:] = 0
-    return (ids,), {"attention_mask": mask}
-
 
 # --- Hugging Face layout ------------------------------------------------------------------
 _HF_RULES = [
@@ -169,7 +162,7 @@ FAMILY = Family(
     name="llama",
     spec=LlamaSpec,
     build=Llama,
-    example_inputs=example_inputs,
+    example_inputs=example_token_inputs,
     key_maps=(KeyMap("huggingface", _is_hf, _from_hf, _check_hf),),
     smoke_overrides={"vocab_size": 97, "dim": 32, "depth": 2, "num_heads": 4, "num_kv_heads": 2, "mlp_dim": 48,
                      "max_positions": 32, "num_classes": 3},

@@ -64,3 +64,11 @@ def check_decoder_length(total_len: int, max_positions: int) -> None:
         raise ValueError(f"a sequence of {total_len} tokens is longer than this model's max_positions "
                          f"({max_positions}); when generating, prompt length + max_new_tokens must be "
                          f"<= {max_positions}")
+
+
+def example_token_inputs(spec, batch_size: int) -> tuple[tuple, dict]:
+    """Smoke inputs for a text encoder or decoder: ids [B, 12] (no id 0), the last row right-padded."""
+    ids = torch.randint(1, spec.vocab_size, (batch_size, 12))
+    mask = torch.ones_like(ids)
+    mask[-1, 9:] = 0
+    return (ids,), {"attention_mask": mask}
