@@ -7,6 +7,7 @@ into the median of the per-round ratios and that ratio's interquartile range.
 """
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from typing import Callable
@@ -15,6 +16,28 @@ import torch
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}  # cpu: this process's CPU time
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """--device, --dtype, --threads, --clock and --seed, the same for every benchmark."""
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="wall: elapsed time; cpu: CPU time of this process, steadier on a shared machine "
+                             "(use with --threads 1, CPU only: idle-waiting threads and the GPU are not counted)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def check_run_options(parser: argparse.ArgumentParser, args: argparse.Namespace, counts: tuple[str, ...]) -> None:
+    """Reject --clock cpu off the CPU, counts (``counts`` plus --threads) below 1 and a negative --warmup."""
+    if args.clock == "cpu" and torch.device(args.device).type != "cpu":
+        parser.error("--clock cpu measures CPU time, so it needs --device cpu")
+    for name in (*counts, "threads"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.warmup < 0:
+        parser.error(f"--warmup must be >= 0, got {args.warmup}")
 
 
 def sync(device: torch.device) -> None:

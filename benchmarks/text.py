@@ -55,7 +55,7 @@ import transformers
 from torch import Tensor, nn
 
 import zoo
-from _timing import CLOCKS, DTYPES, interleaved, paired_ratio  # benchmarks/_timing.py, next to this script
+from _timing import CLOCKS, DTYPES, add_run_options, check_run_options, interleaved, paired_ratio  # benchmarks/_timing.py, next to this script
 
 BENCHMARKS = ("bert", "gpt2", "t5")
 TARGETS = {"bert": 1.0, "gpt2": 1.5, "t5": 1.5}  # zoo/HF tokens/s
@@ -72,27 +72,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS), metavar="NAME",
                         help=f"benchmarks to run, of {', '.join(BENCHMARKS)} (default: all)")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
+    add_run_options(parser)
     parser.add_argument("--rounds", type=int, default=10, help="timed rounds per model and benchmark")
     parser.add_argument("--iters", type=int, default=None,
                         help="calls (forwards or generate calls) timed in each round (default: "
                              + ", ".join(f"{name} {n}" for name, n in DEFAULT_ITERS.items()) + ")")
     parser.add_argument("--warmup", type=int, default=0,
                         help="untimed calls per model before timing, besides the parity check's one")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
-                        help="wall: elapsed time; cpu: CPU time of this process, steadier on a shared machine "
-                             "(use with --threads 1, CPU only: idle-waiting threads and the GPU are not counted)")
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if args.clock == "cpu" and torch.device(args.device).type != "cpu":
-        parser.error("--clock cpu measures CPU time, so it needs --device cpu")
-    for name in ("rounds", "iters", "threads"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
-    if args.warmup < 0:
-        parser.error(f"--warmup must be >= 0, got {args.warmup}")
+    check_run_options(parser, args, ("rounds", "iters"))
     args.only = [name for name in BENCHMARKS if name in args.only]  # table order, no repeats
     return args
 

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import zoo
-from _timing import CLOCKS, DTYPES, interleaved, paired_ratio  # benchmarks/_timing.py, next to this script
+from _timing import CLOCKS, DTYPES, add_run_options, check_run_options, interleaved, paired_ratio  # benchmarks/_timing.py, next to this script
 
 SIZES = {  # --model-size -> (zoo card, timm model name)
     "tiny": ("vit-tiny", "vit_tiny_patch16_224"),
@@ -52,8 +52,7 @@ PARITY_TOLERANCE = {torch.float32: 1e-4, torch.bfloat16: 1e-1, torch.float16: 1e
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-size", choices=sorted(SIZES), default="small")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
+    add_run_options(parser)
     parser.add_argument("--rounds", type=int, default=10, help="timed rounds per model and metric")
     parser.add_argument("--iters", type=int, default=None,
                         help=f"iterations timed in each round (default: {DEFAULT_ITERS['forward']} forward, "
@@ -61,19 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations per model before timing")
     parser.add_argument("--batch-forward", type=int, default=8)
     parser.add_argument("--batch-train", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
-                        help="wall: elapsed time; cpu: CPU time of this process, steadier on a shared machine "
-                             "(use with --threads 1, CPU only: idle-waiting threads and the GPU are not counted)")
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if args.clock == "cpu" and torch.device(args.device).type != "cpu":
-        parser.error("--clock cpu measures CPU time, so it needs --device cpu")
-    for name in ("rounds", "iters", "batch_forward", "batch_train"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.warmup < 0:
-        parser.error(f"--warmup must be >= 0, got {args.warmup}")
+    check_run_options(parser, args, ("rounds", "iters", "batch_forward", "batch_train"))
     return args
 
 
