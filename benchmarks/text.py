@@ -32,12 +32,18 @@ machine (the load average, and on Linux the CPUs other processes kept busy just 
 printed at the start and the end); on a shared CPU box, ``--threads 1 --clock cpu`` counts
 only this process's CPU time and is steadier.
 
+``--compile zoo`` generates with ``compile=True`` on our side (the decode step through
+``torch.compile``; the untimed parity call compiles it) against HF's default ``generate``;
+``--compile both`` also gives HF its own compiled path (a static cache, with the forward
+compiled on every device type), so compiled is timed against compiled. BERT is never compiled.
+
 Run (defaults: all three, fp32 on CPU, 10 rounds; about 3.5 minutes on 2 idle CPU cores):
 
     python benchmarks/text.py
     python benchmarks/text.py --only gpt2 t5 --rounds 12
     python benchmarks/text.py --threads 1 --clock cpu          # shared machine
     python benchmarks/text.py --device cuda --dtype bfloat16 --rounds 20 --iters 5
+    python benchmarks/text.py --only gpt2 t5 --compile both    # compiled decode steps on both sides
 """
 from __future__ import annotations
 
@@ -77,6 +83,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--iters", type=int, default=None,
                         help="calls (forwards or generate calls) timed in each round (default: "
                              + ", ".join(f"{name} {n}" for name, n in DEFAULT_ITERS.items()) + ")")
+    parser.add_argument("--compile", choices=("none", "zoo", "both"), default="none",
+                        help="compile the generation decode steps: ours only, or ours and HF's (static cache)")
     parser.add_argument("--warmup", type=int, default=0,
                         help="untimed calls per model before timing, besides the parity check's one")
     args = parser.parse_args(argv)
@@ -145,7 +153,7 @@ def compare_tokens(ours: Tensor, reference: Tensor, start: int, dtype: torch.dty
     return f"{message} (expected in reduced precision; both still generate {new} tokens)", True
 
 
-def bert_case(device: torch.device, dtype: torch.dtype) -> Case:
+def bert_case(device: torch.device, dtype: torch.dtype, compile: str) -> Case:
     reference = perturbed(transformers.BertModel(transformers.BertConfig(), add_pooling_layer=False))
     ours = load_ours(reference, "bert-base", task="feature-extraction")
     ours, reference = ours.to(device, dtype), reference.to(device, dtype)
@@ -166,7 +174,20 @@ def bert_case(device: torch.device, dtype: torch.dtype) -> Case:
                 f"{PARITY_TOLERANCE[dtype]:g} x max |features| {scale:.3g}; HF attention: {attn})", diff <= tolerance)
 
 
-def gpt2_case(device: torch.device, dtype: torch.dtype) -> Case:
+def compiled_hf(reference: transformers.PreTrainedModel) -> None:
+    """HF's own compiled generation: a static cache, and its forward compiled on any device type."""
+    reference.generation_config.cache_implementation = "static"
+    config = transformers.CompileConfig(dynamic=None)
+    config._compile_all_devices = True  # HF compiles only on accelerators unless told so
+    reference.generation_config.compile_config = config
+
+
+def hf_compiled(reference: transformers.PreTrainedModel) -> str:
+    """Whether HF's generate really took its compiled path (it builds ``_compiled_call`` when it does)."""
+    return "; HF forward compiled" if hasattr(reference, "_compiled_call") else ""
+
+
+def gpt2_case(device: torch.device, dtype: torch.dtype, compile: str) -> Case:
     config = transformers.GPT2Config(bos_token_id=None, eos_token_id=None, pad_token_id=PAD_TOKEN_ID)
     # sharper attention, stronger branches; a perturbed final-norm bias would pick one token whatever the input
     reference = perturbed(transformers.GPT2LMHeadModel(config), keep=("transformer.ln_f.",),
@@ -175,19 +196,21 @@ def gpt2_case(device: torch.device, dtype: torch.dtype) -> Case:
     ours, reference = ours.to(device, dtype), reference.to(device, dtype)
     reference.generation_config.eos_token_id = None  # no early stop: exactly GPT2_NEW tokens
     reference.generation_config.pad_token_id = PAD_TOKEN_ID
+    if compile == "both":
+        compiled_hf(reference)
     prompt = torch.randint(0, config.vocab_size, (1, GPT2_PROMPT), device=device)
     mask = torch.ones_like(prompt)  # what a tokenizer returns; both take their unpadded fast path
     calls = {"zoo": inference(lambda: ours.generate(prompt, attention_mask=mask, max_new_tokens=GPT2_NEW,
-                                                    pad_token_id=PAD_TOKEN_ID)),
+                                                    pad_token_id=PAD_TOKEN_ID, compile=compile != "none")),
              "hf": inference(lambda: reference.generate(prompt, attention_mask=mask, do_sample=False,
                                                         max_new_tokens=GPT2_NEW, pad_token_id=PAD_TOKEN_ID))}
     parity, ok = compare_tokens(calls["zoo"](), calls["hf"](), GPT2_PROMPT, dtype)
     attn = reference.config._attn_implementation
     return Case("gpt2 generate", f"1x{GPT2_PROMPT}+{GPT2_NEW}", GPT2_NEW, calls,
-                f"{parity} (HF attention: {attn})", ok)
+                f"{parity} (HF attention: {attn}{hf_compiled(reference)})", ok)
 
 
-def t5_case(device: torch.device, dtype: torch.dtype) -> Case:
+def t5_case(device: torch.device, dtype: torch.dtype, compile: str) -> Case:
     config = transformers.T5Config(decoder_start_token_id=PAD_TOKEN_ID)  # the defaults are t5-small
     # stronger residual branches, sharper attention and position biases (as tests/models/test_t5.py does)
     reference = perturbed(transformers.T5ForConditionalGeneration(config),
@@ -197,15 +220,18 @@ def t5_case(device: torch.device, dtype: torch.dtype) -> Case:
     ours, reference = ours.to(device, dtype), reference.to(device, dtype)
     reference.generation_config.eos_token_id = None  # no early stop: exactly T5_NEW tokens
     reference.generation_config.pad_token_id = PAD_TOKEN_ID
+    if compile == "both":
+        compiled_hf(reference)
     source = torch.randint(2, config.vocab_size, (1, T5_SOURCE), device=device)  # 0 pad and 1 EOS left out
     mask = torch.ones_like(source)
     calls = {"zoo": inference(lambda: ours.generate(source, attention_mask=mask, max_new_tokens=T5_NEW,
-                                                    pad_token_id=PAD_TOKEN_ID)),
+                                                    pad_token_id=PAD_TOKEN_ID, compile=compile != "none")),
              "hf": inference(lambda: reference.generate(input_ids=source, attention_mask=mask, do_sample=False,
                                                         max_new_tokens=T5_NEW, pad_token_id=PAD_TOKEN_ID))}
     parity, ok = compare_tokens(calls["zoo"](), calls["hf"](), 1, dtype)  # both start with the start token
     attn = reference.config._attn_implementation
-    return Case("t5 generate", f"1x{T5_SOURCE}->{T5_NEW}", T5_NEW, calls, f"{parity} (HF attention: {attn})", ok)
+    return Case("t5 generate", f"1x{T5_SOURCE}->{T5_NEW}", T5_NEW, calls,
+                f"{parity} (HF attention: {attn}{hf_compiled(reference)})", ok)
 
 
 CASES = {"bert": bert_case, "gpt2": gpt2_case, "t5": t5_case}
@@ -252,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
           f"torch {torch.__version__}, transformers {transformers.__version__}")
     iters = {name: args.iters or DEFAULT_ITERS[name] for name in args.only}
     print(f"{args.rounds} rounds x ({', '.join(f'{name} {n}' for name, n in iters.items())}) calls "
-          f"(warmup: the parity call + {args.warmup}), ABBA order, median over rounds, {args.clock} clock")
+          f"(warmup: the parity call + {args.warmup}), ABBA order, median over rounds, {args.clock} clock; "
+          f"compiled generation: {args.compile}")
     note, busy = load_note()
     print(f"start: {note}")
     if device.type == "cpu" and args.clock == "wall" and busy > 0.25:
@@ -263,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     failed: list[str] = []
     for name in args.only:
         torch.manual_seed(args.seed)
-        case = CASES[name](device, dtype)
+        case = CASES[name](device, dtype, args.compile)
         print(f"{name} parity: {case.parity}")
         if not case.comparable:
             failed.append(name)
