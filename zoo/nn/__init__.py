@@ -7,15 +7,15 @@ from .init import init_trunc_normal
 from .masks import apply_causal, causal_mask, padding_bias
 from .mlp import MLP, GatedMLP
 from .norm import LayerNorm, RMSNorm
-from .pool import LastTokenPool, TokenPool
+from .pool import GridAxisPool, LastTokenPool, TokenPool
 from .positions import LearnedPositions, SinusoidalPositions, sinusoid_table
 from .relative import RelativePositionBias, relative_position_bucket
 from .rotary import RotaryEmbedding, apply_rotary
 from .stack import Stack
-from .stems import PatchEmbed, TokenEmbedding
+from .stems import ConvStem, PatchEmbed, TokenEmbedding
 
 __all__ = [
-    "MLP", "Attention", "Block", "DropPath", "GatedMLP", "KVCache", "LastTokenPool", "LayerCache", "LayerNorm",
+    "MLP", "Attention", "Block", "ConvStem", "DropPath", "GridAxisPool", "GatedMLP", "KVCache", "LastTokenPool", "LayerCache", "LayerNorm",
     "LearnedPositions", "PatchEmbed", "RMSNorm", "RelativePositionBias", "RotaryEmbedding",
     "SinusoidalPositions", "Stack", "TokenEmbedding", "TokenPool", "init_trunc_normal", "apply_causal", "apply_rotary", "causal_mask",
     "padding_bias", "relative_position_bucket", "sinusoid_table",

@@ -18,6 +18,12 @@ class Attention(nn.Module):
     ``kv``. Positions and masks arrive as an additive ``bias`` (broadcastable to
     [B, H, T_q, T_k]), ``is_causal`` and ``rotary`` (cos, sin); the module itself knows
     nothing about which model it is in.
+
+    ``key_bias=False`` (with ``bias=True``) drops the key projection's bias, as Whisper does:
+    the fused weight stays one matrix and the query and value biases become the parameters
+    ``q_bias`` and ``v_bias``; the key slice is a constant zero, so it cannot drift in training.
+    Keys differ from each other only through the bias anyway (a key bias adds the same
+    amount to every score of a query, which softmax cancels), so nothing is lost.
     """
 
     def __init__(
@@ -30,6 +36,7 @@ class Attention(nn.Module):
         cross: bool = False,
         context_dim: int | None = None,
         bias: bool = True,
+        key_bias: bool = True,
         out_bias: bool | None = None,
         scale: float | None = None,
         dropout: float = 0.0,
@@ -47,11 +54,15 @@ class Attention(nn.Module):
         self.scale = scale  # None: 1/sqrt(head_dim), as SDPA does
         self.dropout = dropout
         q_out, kv_out = num_heads * head_dim, num_kv_heads * head_dim
+        split = bias and not key_bias  # biases held apart from the fused matrix, key slice fixed at zero
         if cross:
             self.q = nn.Linear(dim, q_out, bias=bias)
-            self.kv = nn.Linear(context_dim or dim, 2 * kv_out, bias=bias)
+            self.kv = nn.Linear(context_dim or dim, 2 * kv_out, bias=bias and not split)
         else:
-            self.qkv = nn.Linear(dim, q_out + 2 * kv_out, bias=bias)
+            self.qkv = nn.Linear(dim, q_out + 2 * kv_out, bias=bias and not split)
+        self.register_parameter("q_bias", nn.Parameter(torch.zeros(q_out)) if split and not cross else None)
+        self.register_parameter("v_bias", nn.Parameter(torch.zeros(kv_out)) if split else None)
+        self.register_buffer("k_bias", torch.zeros(kv_out) if split else None, persistent=False)
         self.proj = nn.Linear(q_out, dim, bias=bias if out_bias is None else out_bias)
 
     def make_cache(self, batch_size: int, max_len: int, *, dtype: torch.dtype | None = None,
@@ -61,6 +72,13 @@ class Attention(nn.Module):
         return KVCache(batch_size, self.num_kv_heads, max_len, self.head_dim,
                        dtype=dtype or ref.dtype, device=device or ref.device)
 
+    def _fused(self, layer: nn.Linear, x: Tensor) -> Tensor:
+        """``layer(x)``, or with the split biases (query/value learned, key zero) when ``key_bias=False``."""
+        if self.v_bias is None:
+            return layer(x)
+        parts = (self.k_bias, self.v_bias) if self.cross else (self.q_bias, self.k_bias, self.v_bias)
+        return F.linear(x, layer.weight, torch.cat(parts))
+
     def _heads(self, t: Tensor, num_heads: int) -> Tensor:
         # [B, T, H*hd] -> [B, H, T, hd]
         return t.unflatten(-1, (num_heads, self.head_dim)).transpose(1, 2)
@@ -68,10 +86,10 @@ class Attention(nn.Module):
     def _project(self, x: Tensor, context: Tensor | None, cache: KVCache | None) -> tuple[Tensor, Tensor, Tensor]:
         if not self.cross and self.num_kv_heads == self.num_heads:
             # one view and unbind: fewer ops than split + three reshapes, same strides for SDPA
-            q, k, v = self.qkv(x).unflatten(-1, (3, self.num_heads, self.head_dim)).unbind(2)  # 3 x [B, T, H, hd]
+            q, k, v = self._fused(self.qkv, x).unflatten(-1, (3, self.num_heads, self.head_dim)).unbind(2)  # 3 x [B, T, H, hd]
             return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         if not self.cross:
-            q, k, v = self.qkv(x).split(
+            q, k, v = self._fused(self.qkv, x).split(
                 [self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim,
                  self.num_kv_heads * self.head_dim], dim=-1)
             return self._heads(q, self.num_heads), self._heads(k, self.num_kv_heads), self._heads(v, self.num_kv_heads)
@@ -81,7 +99,7 @@ class Attention(nn.Module):
             return q, k, v
         if context is None:
             raise ValueError("cross-attention needs `context` (the encoder output)")
-        k, v = self.kv(context).chunk(2, dim=-1)
+        k, v = self._fused(self.kv, context).chunk(2, dim=-1)
         return q, self._heads(k, self.num_kv_heads), self._heads(v, self.num_kv_heads)
 
     def forward(

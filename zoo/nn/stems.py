@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import torch
+from typing import Callable, Sequence
+
 from torch import Tensor, nn
 
 
@@ -52,3 +54,39 @@ class PatchEmbed(nn.Module):
                 f"got {list(x.shape)}"
             )
         return self.proj(x).flatten(2).transpose(1, 2)  # [B, N, D]
+
+
+class ConvStem(nn.Module):
+    """Features [B, C, T] -> tokens [B, T', D] by 1-D convolutions, each followed by ``activation``.
+
+    One conv per entry of ``strides`` (Whisper: two, strides 1 and 2, GELU), odd ``kernel_size``
+    with ``kernel_size // 2`` padding. With ``lengths`` [B] (valid steps per example), steps
+    past each length are zeroed before every conv, so padding never leaks into real outputs.
+    """
+
+    def __init__(self, in_chans: int, dim: int, *, strides: Sequence[int] = (1, 2), kernel_size: int = 3,
+                 activation: Callable[[], nn.Module] = nn.GELU) -> None:
+        super().__init__()
+        if kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+        self.convs = nn.ModuleList(
+            nn.Conv1d(in_chans if i == 0 else dim, dim, kernel_size, stride=stride, padding=kernel_size // 2)
+            for i, stride in enumerate(strides)
+        )
+        self.act = activation()
+
+    def output_lengths(self, lengths: Tensor) -> Tensor:
+        """Valid output steps for ``lengths`` valid input steps (integer tensor)."""
+        for conv in self.convs:
+            lengths = (lengths + 2 * conv.padding[0] - conv.kernel_size[0]) // conv.stride[0] + 1
+        return lengths
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        # x: [B, C, T]; lengths: [B] valid steps
+        for conv in self.convs:
+            if lengths is not None:
+                keep = torch.arange(x.shape[-1], device=x.device) < lengths[:, None]  # [B, T]
+                x = x * keep[:, None, :].to(x.dtype)
+                lengths = (lengths + 2 * conv.padding[0] - conv.kernel_size[0]) // conv.stride[0] + 1
+            x = self.act(conv(x))  # [B, D, T_i]
+        return x.transpose(1, 2)  # [B, T', D]
