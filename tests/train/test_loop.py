@@ -1,0 +1,161 @@
+"""The trainer in-process: learning, outputs, exact resume after a crash, corrupt checkpoints, NaN stop."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+import zoo
+from zoo.train import Batch, Job, NonFiniteLossError, TrainConfig, Trainer
+from zoo.train import checkpoint
+from zoo.train.distributed import Dist
+from zoo.train.metrics import accuracy, mean_loss
+
+CPU = Dist(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+
+
+class Bars(torch.utils.data.Dataset):
+    """Tiny images [3, 8, 8]: class 0 has a bright top half, class 1 a bright bottom half.
+
+    ``crash_at``: reading that many items kills the "process"; ``nan_from``: items from that
+    read on are NaN. Training reads 16 items a step here (2 micro-batches of 8).
+    """
+
+    def __init__(self, size: int, seed: int, crash_at: int | None = None, nan_from: int | None = None) -> None:
+        self.size, self.seed, self.crash_at, self.nan_from, self.reads = size, seed, crash_at, nan_from, 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, i: int):
+        self.reads += 1
+        if self.crash_at is not None and self.reads >= self.crash_at:
+            raise Crash
+        g = torch.Generator().manual_seed(self.seed * 10_000 + i)
+        label = int(torch.randint(2, (), generator=g))
+        image = torch.rand(3, 8, 8, generator=g) * 0.5
+        image[:, :4] += 0.5 * (1 - label)
+        image[:, 4:] += 0.5 * label
+        if self.nan_from is not None and self.reads >= self.nan_from:
+            image = image * float("nan")
+        return image, label
+
+
+def tiny_vit(**overrides):
+    return zoo.create("vit-tiny", img_size=8, patch_size=4, embed_dim=16, depth=1, num_heads=2, num_classes=2,
+                      global_pool="avg", **overrides)
+
+
+class Crash(Exception):
+    pass
+
+
+def make_job(crash_at: int | None = None, nan_from: int | None = None) -> Job:
+    def collate(items):
+        return Batch((torch.stack([x for x, _ in items]),), {}, torch.tensor([y for _, y in items]))
+
+    def evaluate(model, batch):
+        logits = model(*batch.inputs)
+        return {"loss": mean_loss(model.loss(logits, batch.targets), len(batch.targets)),
+                "accuracy": accuracy(logits, batch.targets)}
+
+    return Job(make_model=lambda: tiny_vit(dropout=0.1),
+               train_set=Bars(96, seed=0, crash_at=crash_at, nan_from=nan_from), val_set=Bars(32, seed=1), collate=collate, evaluate=evaluate,
+               summarize=lambda m: {"error": 1 - m["accuracy"]}, name="bars")
+
+
+def config(**changes) -> TrainConfig:
+    base = dict(steps=12, batch_size=8, grad_accum=2, lr=3e-3, warmup_steps=2, eval_every=6, checkpoint_every=4,
+                log_every=2, keep_last=2, progress=False)
+    return TrainConfig(**{**base, **changes})
+
+
+def weights(run_dir):
+    from safetensors.torch import load_file
+
+    return load_file(str(run_dir / "model" / "model.safetensors"))
+
+
+def test_learns_and_writes_its_outputs(tmp_path):
+    cfg = config(steps=120, grad_accum=1, batch_size=16, eval_every=40, checkpoint_every=40, log_every=8)
+    metrics = Trainer(cfg, make_job(), tmp_path, CPU).fit()
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in records if "loss" in r]
+    assert len(losses) == 15 and sum(losses[-3:]) < 0.7 * sum(losses[:3])
+    assert [r["step"] for r in records if "val_accuracy" in r] == [40, 80, 120]
+    assert metrics["accuracy"] >= 0.9 and metrics["error"] == pytest.approx(1 - metrics["accuracy"])
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in checkpoint.list_checkpoints(tmp_path / "checkpoints")] == \
+        ["step_00000080.pt", "step_00000120.pt"]
+    loaded = zoo.load(tmp_path / "model").eval()  # the final model is an ordinary zoo.save directory
+    images = torch.stack([Bars(4, seed=2)[i][0] for i in range(4)])
+    job_model = make_job().make_model()
+    job_model.load_state_dict(torch.load(tmp_path / "checkpoints" / "step_00000120.pt", weights_only=True)["model"])
+    torch.testing.assert_close(loaded(images), job_model.eval()(images), rtol=0, atol=0)
+
+
+def test_resume_after_a_crash_gives_the_same_weights(tmp_path):
+    Trainer(config(), make_job(), tmp_path / "straight", CPU).fit()
+    with pytest.raises(Crash):  # dies in step 7 (items 97..112): the newest checkpoint is step 4's
+        Trainer(config(), make_job(crash_at=100), tmp_path / "resumed", CPU).fit()
+    assert [p.name for p in checkpoint.list_checkpoints(tmp_path / "resumed" / "checkpoints")] == ["step_00000004.pt"]
+    Trainer(config(), make_job(), tmp_path / "resumed", CPU).fit()
+    a, b = weights(tmp_path / "straight"), weights(tmp_path / "resumed")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    straight = (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()
+    resumed = (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
+    strip = lambda lines: [{k: v for k, v in json.loads(line).items() if k != "time"} for line in lines]  # noqa: E731
+    assert strip(straight) == strip(resumed)  # no duplicated or missing records
+
+
+def test_a_truncated_newest_checkpoint_falls_back_to_the_previous(tmp_path):
+    Trainer(config(), make_job(), tmp_path / "straight", CPU).fit()
+    with pytest.raises(Crash):  # checkpoints at steps 4 and 8, dies in step 10
+        Trainer(config(), make_job(crash_at=150), tmp_path / "run", CPU).fit()
+    newest = tmp_path / "run" / "checkpoints" / "step_00000008.pt"
+    newest.write_bytes(newest.read_bytes()[:1000])
+    with pytest.warns(checkpoint.CheckpointWarning, match="step_00000008.pt"):
+        Trainer(config(), make_job(), tmp_path / "run", CPU).fit()
+    a, b = weights(tmp_path / "straight"), weights(tmp_path / "run")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_finished_run_rerun_changes_nothing(tmp_path, capsys):
+    first = Trainer(config(), make_job(), tmp_path, CPU).fit()
+    before = weights(tmp_path)
+    again = Trainer(config(), make_job(), tmp_path, CPU).fit()
+    assert "resuming from" in capsys.readouterr().out
+    assert again == first and all(torch.equal(before[k], weights(tmp_path)[k]) for k in before)
+
+
+def test_resume_false_starts_over(tmp_path, capsys):
+    Trainer(config(steps=4), make_job(), tmp_path, CPU).fit()
+    Trainer(config(steps=4), make_job(), tmp_path, CPU, resume=False).fit()
+    out = capsys.readouterr().out
+    assert "resume=false: removing" in out and "resuming from" not in out
+    steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(steps) and steps.count(4) == 2  # one run's records only (train + val at step 4)
+
+
+def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at step 6; .*step_00000004\.pt"):
+        Trainer(config(), make_job(nan_from=85), tmp_path, CPU).fit()  # item 85 is read in step 6
+    state = checkpoint.latest(tmp_path / "checkpoints")
+    assert state["step"] == 4 and all(torch.isfinite(v).all() for v in state["model"].values())
+    assert not (tmp_path / "model").exists()
+
+
+def test_grad_accumulation_matches_one_big_batch(tmp_path):
+    """2 micro-batches of 8 == 1 batch of 16 (without dropout: the same examples, the same mean loss)."""
+    a = Trainer(config(steps=3, grad_accum=2, batch_size=8), _no_dropout(make_job()), tmp_path / "a", CPU).fit()
+    b = Trainer(config(steps=3, grad_accum=1, batch_size=16), _no_dropout(make_job()), tmp_path / "b", CPU).fit()
+    wa, wb = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+    assert a["loss"] == pytest.approx(b["loss"], abs=1e-5)
+
+
+def _no_dropout(job: Job) -> Job:
+    job.make_model = tiny_vit
+    return job

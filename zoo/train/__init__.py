@@ -1,0 +1,19 @@
+"""The training machinery the recipes share: typed configs, the loop, checkpoints, processes, metrics.
+
+    from zoo.train import Batch, Job, RunConfig, main
+    # a recipe builds a Job (model factory, data, collate, evaluate) and calls main(...)
+
+Modules: `config` (TOML + dotted overrides), `schema` (shared config sections), `optim`
+(AdamW, warmup + cosine), `loop` (`Trainer`), `checkpoint` (atomic, resumable),
+`distributed` (torchrun, DDP, FSDP2), `sampling` (deterministic sharded batches),
+`metrics`, `records` (metrics.jsonl), `plot` (plot.png), `run` (the recipe command line).
+"""
+from __future__ import annotations
+
+from .config import ConfigError
+from .loop import Batch, Job, NonFiniteLossError, Trainer
+from .run import main
+from .schema import ModelConfig, RunConfig, TrainConfig
+
+__all__ = ["Batch", "ConfigError", "Job", "ModelConfig", "NonFiniteLossError", "RunConfig", "TrainConfig",
+           "Trainer", "main"]
