@@ -2,8 +2,8 @@
 
 Each image is one filled shape (random centre, size and rotation) on a noisy background of a
 random dark colour; the label is the (shape, colour) pair. Colour alone gives away a third of
-the answer, shape needs real spatial features, so a tiny ViT learns it in a minute or two on a
-CPU but a colour histogram does not solve it.
+the answer; shape needs spatial features (a colour histogram cannot tell a disc from a ring or
+a cross), yet a tiny ViT learns both in a minute or two on a CPU.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from torch import Tensor
 
 from ._seed import check_index, check_size, item_generator, item_random
 
-SHAPES = ("circle", "square", "triangle", "cross", "ring")
+SHAPES = ("circle", "triangle", "cross", "ring")
 COLOURS = {"red": (0.95, 0.15, 0.1), "green": (0.15, 0.9, 0.2), "blue": (0.2, 0.35, 1.0)}
 
 
@@ -29,7 +29,7 @@ def _inside(shape: str, x: Tensor, y: Tensor) -> Tensor:
         return torch.stack([nx * x - ny * y <= 0.5 for nx, ny in edges]).all(0)
     if shape == "cross":
         ax, ay = x.abs(), y.abs()
-        return ((ax <= 0.33) & (ay <= 1.0)) | ((ay <= 0.33) & (ax <= 1.0))
+        return ((ax <= 0.24) & (ay <= 1.0)) | ((ay <= 0.24) & (ax <= 1.0))
     if shape == "ring":
         r2 = x * x + y * y
         return (r2 <= 1.0) & (r2 >= 0.5 ** 2)
@@ -39,7 +39,7 @@ def _inside(shape: str, x: Tensor, y: Tensor) -> Tensor:
 class ShapesDataset(torch.utils.data.Dataset):
     """``size`` images ``[3, image_size, image_size]`` in [0, 1] with labels into ``classes``.
 
-    ``classes`` are ``"<colour> <shape>"`` for 5 shapes x 3 colours (15 classes, balanced: item
+    ``classes`` are ``"<colour> <shape>"`` for 4 shapes x 3 colours (12 classes, balanced: item
     ``i``'s label is drawn uniformly). Item ``i`` depends only on ``(seed, i)`` and is rendered
     on access, so a train and a validation split are two seeds and nothing is held in memory.
     """
@@ -62,7 +62,7 @@ class ShapesDataset(torch.utils.data.Dataset):
         label = rng.randrange(len(self.classes))
         shape = SHAPES[label // len(COLOURS)]
         colour = torch.tensor(list(COLOURS.values())[label % len(COLOURS)])
-        radius = rng.uniform(0.18, 0.32)                                   # fraction of the image side
+        radius = rng.uniform(0.28, 0.42)                                   # fraction of the image side
         cx, cy = rng.uniform(radius, 1 - radius), rng.uniform(radius, 1 - radius)
         angle = rng.uniform(0, 2 * math.pi)
         c, s = math.cos(angle), math.sin(angle)
