@@ -4,6 +4,11 @@
     tok = ByteTokenizer()                      # no download; the training recipes' default
     tok = load_tokenizer("path/to/hf-model")   # tokenizer.json, vocab.json + merges.txt, or vocab.txt
 
+Recipe data: ``ShapesDataset``, ``ArithmeticPairs``, ``GrammarText``, ``ToneClips``, ``DTMFClips``
+(offline, deterministic, generated on access); ``TextLines``, ``JsonlTexts``, ``JsonlPairs``,
+``WavFolder``, ``TranscriptManifest`` (local files); ``read_wav``/``write_wav``; ``pad_token_ids``,
+``pad_waveforms`` (batching).
+
 Importing this package is cheap: torch and the ``tokenizers`` library load on first use.
 """
 from __future__ import annotations
@@ -18,6 +23,25 @@ _LAZY = {
     "Tokenizer": "zoo.data.text.base",
     "TokenizerError": "zoo.data.text.base",
     "load_tokenizer": "zoo.data.text.load",
+    # offline recipe data, generated on access (zoo.data.synthetic)
+    "ShapesDataset": "zoo.data.synthetic",
+    "ArithmeticPairs": "zoo.data.synthetic",
+    "GrammarText": "zoo.data.synthetic",
+    "ToneClips": "zoo.data.synthetic",
+    "DTMFClips": "zoo.data.synthetic",
+    "unigram_entropy": "zoo.data.synthetic",
+    # real data from local files; WAV I/O; batching
+    "TextLines": "zoo.data.files",
+    "JsonlTexts": "zoo.data.files",
+    "JsonlPairs": "zoo.data.files",
+    "WavFolder": "zoo.data.files",
+    "TranscriptManifest": "zoo.data.files",
+    "DataFileError": "zoo.data.files",
+    "read_wav": "zoo.data.wav",
+    "write_wav": "zoo.data.wav",
+    "WavError": "zoo.data.wav",
+    "pad_token_ids": "zoo.data.collate",
+    "pad_waveforms": "zoo.data.collate",
 }
 
 __all__ = list(_LAZY)
