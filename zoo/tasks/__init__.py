@@ -35,3 +35,12 @@ SEQ2SEQ_LM = TaskInfo(
     "Encoder-decoder LM; labels are the target ids (decoder inputs are shifted from them); generate().",
     architectures=("encoder-decoder",),
 )
+AUDIO_CLASSIFICATION = TaskInfo(
+    "audio-classification", ("audio",), "zoo.tasks.classification:build_classification_head",
+    "Pooled clip (padding skipped) -> linear classifier; cross-entropy loss (hard or soft targets).",
+)
+CTC = TaskInfo(
+    "ctc", ("audio",), "zoo.tasks.ctc:build_ctc_head",
+    "Frame-level logits over a character vocabulary (0 = blank); CTC loss; head.decode() greedy to text.",
+    architectures=("encoder",),
+)

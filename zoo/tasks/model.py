@@ -36,10 +36,21 @@ class ZooModel(nn.Module):
         """Head output for ``features``; ``attention_mask`` [B, N] lets pooling skip padding."""
         return self.head(features, pre_logits=pre_logits, attention_mask=attention_mask)
 
+    def feature_mask(self, *inputs: Any, **extras: Any) -> Tensor | None:
+        """The padding mask aligned with the features' sequence for these inputs, or None.
+
+        A backbone whose features are not aligned with its input (audio: samples -> time steps)
+        maps the mask with its own ``feature_mask``; otherwise it is the input's mask.
+        """
+        mapped = getattr(self.backbone, "feature_mask", None)
+        if mapped is not None:
+            return mapped(*inputs, **extras)
+        mask_name = "decoder_attention_mask" if self.backbone.architecture == "encoder-decoder" else "attention_mask"
+        return extras.get(mask_name)
+
     def forward(self, *inputs: Any, **extras: Any) -> Tensor:
         features = self.forward_features(*inputs, **extras)
-        mask_name = "decoder_attention_mask" if self.backbone.architecture == "encoder-decoder" else "attention_mask"
-        return self.forward_head(features, attention_mask=extras.get(mask_name))  # mask aligned with features
+        return self.forward_head(features, attention_mask=self.feature_mask(*inputs, **extras))
 
     def generate(self, input_ids: Tensor, **options: Any) -> Tensor:
         """Continue token sequences; see `zoo.generation.generate` for the options."""
