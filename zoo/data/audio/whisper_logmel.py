@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .base import AudioFrontEnd, non_persistent
@@ -14,7 +15,9 @@ class WhisperLogMel(AudioFrontEnd):
     Slaney-scale and -normalised mel filters from 0 to 8 kHz, then Whisper's
     ``log10(max(mel, 1e-10))``, floored at (max - 8) per clip and mapped by ``(x + 4) / 4``.
     The last STFT frame is dropped, as Whisper does, so 30 s give exactly 3000 frames.
-    With ``lengths``, the per-clip maximum is taken over the clip's own frames only.
+    With ``lengths``, each clip is analysed on its own samples, exactly as if it were alone
+    (its frames are followed by zeros); Whisper's reference instead zero-pads every clip to
+    30 s and analyses the padding too: pass zero-padded audio without a mask to reproduce it.
     """
 
     def __init__(self, n_mels: int = 80, *, sample_rate: int = 16000, n_fft: int = 400, hop_length: int = 160,
@@ -35,18 +38,18 @@ class WhisperLogMel(AudioFrontEnd):
         return num_samples // self.hop_length
 
     def frame_lengths(self, sample_lengths: Tensor, num_samples: int) -> Tensor:
-        # a frame is real when its centre sample is: ceil(length / hop), at most the frames there are
-        frames = torch.div(sample_lengths + self.hop_length - 1, self.hop_length, rounding_mode="floor")
-        return frames.clamp(max=self.num_frames(num_samples))
+        # the frames a clip of that many samples has on its own (the last STFT frame dropped, as always)
+        return torch.div(sample_lengths, self.hop_length, rounding_mode="floor")
 
-    def _features(self, waveform: Tensor, lengths: Tensor | None) -> Tensor:
+    def _log_mel(self, waveform: Tensor) -> Tensor:
         mel = self.mel(waveform)[..., :-1]  # [B, n_mels, S // hop]
         log_mel = mel.clamp(min=1e-10).log10()
-        scored = log_mel
-        if lengths is not None:
-            real = torch.arange(log_mel.shape[-1], device=log_mel.device) < self.frame_lengths(
-                lengths, waveform.shape[1])[:, None]  # [B, frames]
-            scored = log_mel.masked_fill(~real[:, None, :], float("-inf"))
-        peak = scored.amax(dim=(1, 2), keepdim=True)  # [B, 1, 1]
-        log_mel = torch.maximum(log_mel, peak - 8.0)
-        return (log_mel + 4.0) / 4.0  # [B, n_mels, frames]
+        peak = log_mel.amax(dim=(1, 2), keepdim=True)  # [B, 1, 1]: the floor is per clip
+        return (torch.maximum(log_mel, peak - 8.0) + 4.0) / 4.0
+
+    def _features(self, waveform: Tensor, lengths: Tensor | None) -> Tensor:
+        if lengths is None:
+            return self._log_mel(waveform)  # [B, n_mels, frames]
+        frames = self.num_frames(waveform.shape[1])
+        clips = [self._log_mel(waveform[i : i + 1, : int(n)]) for i, n in enumerate(lengths.tolist())]
+        return torch.cat([F.pad(c, (0, frames - c.shape[-1])) for c in clips])  # padding frames hold zeros
