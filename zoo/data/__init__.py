@@ -42,6 +42,9 @@ _LAZY = {
     "WavError": "zoo.data.wav",
     "pad_token_ids": "zoo.data.collate",
     "pad_waveforms": "zoo.data.collate",
+    # audio front ends (waveform -> spectrogram), owned by the audio backbones
+    "WhisperLogMel": "zoo.data.audio",
+    "KaldiFbank": "zoo.data.audio",
 }
 
 __all__ = list(_LAZY)
