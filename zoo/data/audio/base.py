@@ -9,7 +9,8 @@ def check_waveform(waveform: Tensor) -> None:
     """Waveforms are float [batch, samples], mono."""
     if not isinstance(waveform, Tensor) or not waveform.is_floating_point():
         kind = waveform.dtype if isinstance(waveform, Tensor) else type(waveform).__name__
-        raise TypeError(f"waveform must be a float tensor [batch, samples] (values in [-1, 1]), got {kind}")
+        raise TypeError(f"waveform must be a float tensor [batch, samples] with values in [-1, 1], got {kind}; "
+                        "scale integer PCM first (16-bit: waveform.float() / 32768)")
     if waveform.dim() == 1:
         raise ValueError(f"waveform must be [batch, samples]; got one clip {list(waveform.shape)}: "
                          "add the batch dimension with waveform[None]")
