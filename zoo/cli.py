@@ -1,4 +1,4 @@
-"""The ``zoo`` command: ``zoo list`` and ``zoo info`` (torch-free, instant)."""
+"""The ``zoo`` command: ``zoo list``, ``zoo info``, ``zoo tasks`` (torch-free, instant) and ``zoo train``."""
 from __future__ import annotations
 
 import argparse
@@ -50,6 +50,29 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
+def available_recipes() -> list[str]:
+    """Recipe modules that have configs (recipes/configs/<name>/), found without importing torch."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("recipes")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    configs = Path(next(iter(spec.submodule_search_locations))) / "configs"
+    return sorted(p.name for p in configs.iterdir() if p.is_dir() and (p / "default.toml").is_file()) \
+        if configs.is_dir() else []
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``zoo train <recipe> [--config FILE] [key=value ...]`` = ``python -m recipes.<recipe> ...``."""
+    names = available_recipes()
+    if args.recipe not in names:
+        raise ValueError(f"unknown recipe {args.recipe!r}; recipes: {', '.join(names)}")
+    from importlib import import_module
+
+    return import_module(f"recipes.{args.recipe}").main(args.args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo", description="transformer-zoo: models by name")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -63,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_info)
     p = sub.add_parser("tasks", help="list the registered tasks")
     p.set_defaults(run=cmd_tasks)
+    p = sub.add_parser("train", help="train with a recipe: zoo train <recipe> [--config FILE] [key=value ...]")
+    p.add_argument("recipe", help="image_classification, masked_lm, causal_lm, seq2seq, ...")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="passed to python -m recipes.<recipe>")
+    p.set_defaults(run=cmd_train)
     return parser
 
 

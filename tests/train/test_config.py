@@ -43,7 +43,7 @@ def test_integer_is_accepted_for_float_and_converted():
 
 
 @pytest.mark.parametrize("override, message", [
-    ("train.lrr=1", r"unknown key train\.'lrr' \(did you mean 'lr'\?\); allowed keys in train: steps, batch_size"),
+    ("train.lrr=1", r"unknown key 'train\.lrr' \(did you mean 'lr'\?\); allowed keys in \[train\]: steps, batch_size"),
     ("trian.lr=1", r"unknown key 'trian' \(did you mean 'train'\?\); allowed keys: output_dir, resume, model"),
     ("train.steps=many", r"train\.steps must be an integer; got 'many'"),
     ("train.steps=1.5", r"train\.steps must be an integer; got 1\.5"),

@@ -47,8 +47,8 @@ def _describe(annotation: Any) -> str:
 def _unknown(key: str, allowed: Sequence[str], where: str) -> ConfigError:
     near = difflib.get_close_matches(key, allowed, n=1)
     hint = f" (did you mean {near[0]!r}?)" if near else ""
-    return ConfigError(f"unknown key {where}{key!r}{hint}; allowed keys{' in ' + where.rstrip('.') if where else ''}: "
-                       f"{', '.join(allowed)}")
+    section = f" in [{where.rstrip('.')}]" if where else ""
+    return ConfigError(f"unknown key {where + key!r}{hint}; allowed keys{section}: {', '.join(allowed)}")
 
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:

@@ -52,7 +52,8 @@ class Job:
     CPU tensors; the training loss is ``model.loss(model(*inputs, **extras), targets)``.
     ``evaluate(model, batch)`` returns ``{name: (total, count)}`` pairs (see
     `zoo.train.metrics`); ``summarize`` derives more metrics from their means (e.g.
-    perplexity from the loss).
+    perplexity from the loss). ``eval_collate`` batches validation items when that differs
+    from training (e.g. masking with a fixed seed instead of a fresh draw).
     """
 
     make_model: Callable[[], nn.Module]
@@ -61,6 +62,7 @@ class Job:
     collate: Callable[[list], Batch]
     evaluate: Callable[[nn.Module, Batch], Mapping[str, Pair]]
     summarize: Callable[[dict[str, float]], dict[str, float]] | None = None
+    eval_collate: Callable[[list], Batch] | None = None
     name: str = "run"
 
 
@@ -224,7 +226,8 @@ class Trainer:
                                     world_size=env.world_size, limit=cfg.eval_batches):
             if not indices:
                 continue
-            batch = to_device(self.job.collate([self.job.val_set[i] for i in indices]), env.device)
+            collate = self.job.eval_collate or self.job.collate
+            batch = to_device(collate([self.job.val_set[i] for i in indices]), env.device)
             with _autocast(cfg, env.device):
                 pairs = self.job.evaluate(self.model, batch)
             for name, (value, count) in pairs.items():

@@ -72,6 +72,7 @@ ERRORS = (configs.ConfigError, FileNotFoundError, NotADirectoryError, NonFiniteL
 def main(recipe: str, schema: type, build: Callable[[Any, Any], Job], config_dir: Path,
          argv: Sequence[str] | None = None) -> int:
     """Parse, set up processes, build the recipe's `Job`, train; returns the exit code."""
+    from ..data.files import DataFileError
     from ..models.spec import SpecError
     from registry import UnknownNameError
 
@@ -97,7 +98,7 @@ def main(recipe: str, schema: type, build: Callable[[Any, Any], Job], config_dir
             summary = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items())
             print(f"done: {summary}\nrun directory: {run_dir} (model/, metrics.jsonl, plot.png, checkpoints/)")
         return 0
-    except (*ERRORS, SpecError, UnknownNameError) as exc:
+    except (*ERRORS, DataFileError, SpecError, UnknownNameError) as exc:
         print(f"{recipe}: error: {exc}", file=sys.stderr)
         return 2 if not isinstance(exc, NonFiniteLossError) else 1
     finally:
