@@ -117,7 +117,8 @@ def timm_vit(name: str, **kwargs) -> torch.nn.Module:
 def test_imagenet_vit_initialises_ast(timm_name, tmp_path):
     vit = timm_vit(timm_name, depth=2)
     torch.save(vit.state_dict(), tmp_path / "vit.pth")
-    with pytest.warns(UserWarning, match="ImageNet ViT checkpoint: its classifier"):  # timm's norms: eps 1e-6
+    with pytest.warns(UserWarning, match="keep their fresh initialisation"), \
+            pytest.warns(UserWarning, match="ImageNet ViT checkpoint: its classifier"):  # timm's norms: eps 1e-6
         model = zoo.create("ast-base", depth=2, layer_norm_eps=1e-6, weights=tmp_path / "vit.pth").eval()
     backbone = model.backbone
     assert torch.allclose(backbone.patch_embed.proj.weight, vit.patch_embed.proj.weight.sum(dim=1, keepdim=True))
