@@ -71,7 +71,10 @@ def datasets(data: ImageData) -> tuple[Any, Any, list[str]]:
     train = torchvision.datasets.ImageFolder(str(root / "train"), transform=shape)
     val = torchvision.datasets.ImageFolder(str(root / "val"), transform=shape)
     if val.classes != train.classes:
-        raise ValueError(f"{root}: train/ and val/ have different class folders")
+        from zoo.data.files import DataFileError
+
+        raise DataFileError(f"{root}: train/ and val/ must have the same class folders; train has "
+                            f"{', '.join(train.classes)}, val has {', '.join(val.classes)}")
     return train, val, list(train.classes)
 
 

@@ -13,6 +13,8 @@ from zoo.train import config as configs
 COMMON = ["train.steps=30", "train.batch_size=16", "train.log_every=5", "train.eval_every=30",
           "train.checkpoint_every=30", "train.warmup_steps=5", "train.lr=3e-3", "train.progress=false"]
 TEXT = ["data.max_length=48", "data.train_size=1000", "data.val_size=32"]
+AUDIO = ["model.spec.n_mels=16", "model.spec.dim=32", "model.spec.depth=1", "model.spec.num_heads=2",
+         "model.spec.mlp_dim=64"]
 TINY = {
     "image_classification": ["model.spec.img_size=16", "model.spec.patch_size=4", "model.spec.embed_dim=32",
                              "model.spec.depth=1", "model.spec.num_heads=2", "data.image_size=16",
@@ -22,9 +24,12 @@ TINY = {
                   "data.mask_prob=0.3", *TEXT],
     "seq2seq": ["model.spec.dim=32", "model.spec.depth=1", "model.spec.num_heads=2", "model.spec.head_dim=16",
                 "model.spec.mlp_dim=64", "data.train_size=1000", "data.val_size=32"],
+    "audio_classification": [*AUDIO, "data.seconds=0.5", "data.train_size=1000", "data.val_size=32"],
+    "speech_recognition": [*AUDIO, "data.train_size=1000", "data.val_size=32"],
 }
 METRICS = {"image_classification": {"loss", "accuracy"}, "causal_lm": {"loss", "perplexity", "unigram_entropy"},
-           "masked_lm": {"loss", "accuracy", "perplexity", "unigram_entropy"}, "seq2seq": {"loss", "exact_match"}}
+           "masked_lm": {"loss", "accuracy", "perplexity", "unigram_entropy"}, "seq2seq": {"loss", "exact_match"},
+           "audio_classification": {"loss", "accuracy"}, "speech_recognition": {"loss", "cer"}}
 
 
 def run(recipe: str, *args: str) -> int:
@@ -41,7 +46,8 @@ def test_a_few_steps_lower_the_loss(recipe, tmp_path):
     assert final["step"] == 30 and {k.removeprefix("val_") for k in final if k.startswith("val_")} == METRICS[recipe]
     model = zoo.load(tmp_path / "model")  # the final model is a zoo.save directory
     assert model.task == {"image_classification": "image-classification", "causal_lm": "causal-lm",
-                          "masked_lm": "masked-lm", "seq2seq": "seq2seq-lm"}[recipe]
+                          "masked_lm": "masked-lm", "seq2seq": "seq2seq-lm",
+                          "audio_classification": "audio-classification", "speech_recognition": "ctc"}[recipe]
     saved = configs.read_toml(tmp_path / "config.toml")  # the resolved config, reusable with --config
     assert saved["train"]["steps"] == 30 and saved["output_dir"] == str(tmp_path)
 
@@ -79,6 +85,9 @@ def test_bad_overrides_fail_with_a_clear_message(args, message, tmp_path, capsys
     ("causal_lm", ["--config", "text", "data.train_path={tmp}/missing.txt", "data.val_path={tmp}/missing.txt"],
      "missing.txt does not exist"),
     ("seq2seq", ["data.source=jsonl"], "data.source='jsonl' needs data.train_path and data.val_path"),
+    ("audio_classification", ["--config", "wavfolder", "data.root={tmp}"], "needs train/ with one sub-folder"),
+    ("speech_recognition", ["--config", "manifest", "data.train_manifest={tmp}/no.csv", "data.val_manifest=x.csv"],
+     "no.csv does not exist"),
 ])
 def test_bad_data_paths_fail_with_a_clear_message(recipe, args, message, tmp_path, capsys):
     args = [a.format(tmp=tmp_path) for a in args]
@@ -120,3 +129,35 @@ def test_own_image_folder_trains(tmp_path):
                "data.image_size=16", f"data.root={tmp_path / 'images'}", *COMMON, "train.steps=4",
                "train.batch_size=8", f"output_dir={tmp_path / 'run'}") == 0
     assert zoo.load(tmp_path / "run" / "model").num_classes == 2
+
+
+def _write_clips(tmp_path, make):
+    """WAV files of synthesized clips; returns their (relative path, payload) pairs."""
+    from zoo.data.wav import write_wav
+
+    written = []
+    for name, wave, payload in make():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_wav(path, wave, 16000)
+        written.append((name, payload))
+    return written
+
+
+def test_own_wav_folder_and_manifest_train(tmp_path):
+    from zoo.data.synthetic import DTMFClips, ToneClips
+
+    tones = ToneClips(24, seconds=0.5)
+    _write_clips(tmp_path, lambda: [(f"audio/{split}/{tones.classes[y].replace(' ', '_')}/{i}.wav", w, y)
+                                    for split in ("train", "val") for i, (w, y) in
+                                    ((i, tones[i]) for i in range(24))])
+    assert run("audio_classification", "--config", "wavfolder", *AUDIO, f"data.root={tmp_path / 'audio'}",
+               *COMMON, "train.steps=3", "train.batch_size=8", f"output_dir={tmp_path / 'a'}") == 0
+
+    dtmf = DTMFClips(16)
+    rows = _write_clips(tmp_path, lambda: [(f"speech/{i}.wav", *dtmf[i]) for i in range(16)])
+    (tmp_path / "speech.csv").write_text("path,transcript\n" + "".join(f"{p},{t}\n" for p, t in rows))
+    assert run("speech_recognition", "--config", "manifest", *AUDIO, f"data.train_manifest={tmp_path / 'speech.csv'}",
+               f"data.val_manifest={tmp_path / 'speech.csv'}", *COMMON, "train.steps=3", "train.batch_size=8",
+               f"output_dir={tmp_path / 's'}") == 0
+    assert zoo.load(tmp_path / "s" / "model").spec.vocabulary == "".join(sorted(set("".join(t for _, t in rows))))
