@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -54,20 +55,31 @@ def test_sigkill_then_rerun_reaches_the_weights_of_an_uninterrupted_run(tmp_path
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # bit-identical
 
 
-def test_torchrun_two_processes_match_one_process_with_the_doubled_batch(tmp_path):
-    """DDP averages gradients of two half batches = the gradient of the whole batch; only the order of the
-    floating-point sums differs, so after 6 AdamW steps the weights agree to 1e-5 (observed about 5e-6)."""
-    args = ["train.steps=6", "train.eval_every=3", "train.checkpoint_every=3", "model.spec.dropout=0.0"]
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                          "--standalone", *_command(*args, "train.batch_size=8",
-                                                          f"output_dir={tmp_path / 'two'}")[1:]],
+ARGS = ["train.steps=6", "train.eval_every=3", "train.checkpoint_every=3", "model.spec.dropout=0.0",
+        "model.spec.depth=2"]
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory):
+    """The reference: 1 process with batch_size 16."""
+    run_dir = tmp_path_factory.mktemp("one")
+    one = subprocess.run(_command(*ARGS, "train.batch_size=16", f"output_dir={run_dir}"), cwd=ROOT, env=_env(),
+                         capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr
+    return _weights(run_dir)
+
+
+@pytest.mark.parametrize("mode", ["ddp", "fsdp"])
+def test_torchrun_two_processes_match_one_process_with_the_doubled_batch(mode, one_process, tmp_path):
+    """2 processes x 8 (DDP averages the gradients; FSDP2 reduce-scatters them) = 1 process x 16. Only the order
+    of the floating-point sums differs, so after 6 AdamW steps the weights agree to 1e-5 (observed about 5e-6)."""
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          *_command(*ARGS, "train.batch_size=8", f"train.distributed={mode}",
+                                    f"output_dir={tmp_path}")[1:]],
                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
     assert two.returncode == 0, two.stderr[-3000:]
-    one = subprocess.run(_command(*args, "train.batch_size=16", f"output_dir={tmp_path / 'one'}"), cwd=ROOT,
-                         env=_env(), capture_output=True, text=True, timeout=300)
-    assert one.returncode == 0, one.stderr
-    a, b = _weights(tmp_path / "two"), _weights(tmp_path / "one")
+    assert two.stdout.count("done:") == 1  # rank 0 alone reports
+    a, b = _weights(tmp_path), one_process
     assert a.keys() == b.keys()
     worst = max((a[k] - b[k]).abs().max().item() for k in a)
     assert worst < 1e-5, worst
-    assert two.stdout.count("done:") == 1  # rank 0 alone reports

@@ -101,6 +101,8 @@ class Trainer:
     # --- setup ----------------------------------------------------------------------------
     def _build(self) -> None:
         cfg, env = self.config, self.env
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
         seed_everything(cfg.seed)
         self.model = self.job.make_model().to(env.device)
         wrapped = wrap(self.model, env, cfg.distributed)

@@ -50,6 +50,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model
     distributed: Literal["ddp", "fsdp"] = "ddp"  # under torchrun: replicate (DDP) or shard (FSDP2)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = 0  # CPU threads for torch; 0 = torch's default (one per core)
     seed: int = 0
     eval_every: int = 200  # steps; also at the end
     eval_batches: int = 0  # 0 = the whole validation set
@@ -61,7 +62,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _positive(self, "steps", "batch_size", "grad_accum", "lr", "eval_every", "log_every", "checkpoint_every",
                   "keep_last")
-        _non_negative(self, "warmup_steps", "weight_decay", "clip_grad", "eval_batches", "min_lr_ratio")
+        _non_negative(self, "warmup_steps", "weight_decay", "clip_grad", "eval_batches", "min_lr_ratio", "threads")
         if self.min_lr_ratio > 1:
             raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
