@@ -12,11 +12,15 @@ import dataclasses
 import difflib
 import math
 import os
-import tomllib
 import types
 import typing
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 
 class ConfigError(ValueError):
