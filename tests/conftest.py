@@ -19,3 +19,12 @@ def fresh_catalog():
     registry.CATALOG.refresh()
     yield registry.CATALOG
     registry.CATALOG.refresh()
+
+
+@pytest.fixture
+def one_thread():
+    """Run on one thread: tensors this small go faster without threading overhead or contention."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -179,15 +179,6 @@ def spectral_features(wave: torch.Tensor) -> torch.Tensor:
     return torch.cat([logb.mean(1), energy[loud].log().std(0, keepdim=True), slope.clamp(-20, 20).view(1) / 4])
 
 
-@pytest.fixture
-def one_thread():
-    """Many small tensor ops: a second thread only adds wake-up latency on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_tone_classes_are_separable_by_simple_features(one_thread):
     """A linear classifier on hand-made spectral features, fit on one seed, scored on another."""
     def features(seed, n):

@@ -6,6 +6,7 @@ import torch
 import transformers
 
 import zoo
+from parity_helpers import masked_max_diff, perturbed
 from zoo.weights.errors import WeightsError
 
 TOL = 1e-4
@@ -16,15 +17,6 @@ def hf_config(**sizes) -> transformers.BertConfig:
                                       "num_attention_heads": 12, "intermediate_size": 3072, **sizes})
 
 
-def perturbed(model: torch.nn.Module) -> torch.nn.Module:
-    """Random biases and norm weights so a wrong key map cannot hide behind zeros and ones."""
-    with torch.no_grad():
-        for param in model.parameters():
-            if param.dim() == 1:
-                param.add_(torch.randn_like(param) * 0.2)
-    return model.eval()
-
-
 def batch(vocab: int, rows: int = 2, length: int = 16):
     ids = torch.randint(1, vocab, (rows, length))
     mask = torch.ones_like(ids)
@@ -32,10 +24,6 @@ def batch(vocab: int, rows: int = 2, length: int = 16):
     types = torch.zeros_like(ids)
     types[:, 8:] = 1
     return ids, mask, types
-
-
-def masked_max_diff(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
-    return (a - b)[mask.bool()].abs().max().item()
 
 
 TINY = dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512)

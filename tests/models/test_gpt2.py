@@ -7,6 +7,7 @@ import transformers
 from safetensors.torch import save_file
 
 import zoo
+from parity_helpers import masked_max_diff, perturbed
 from zoo.weights.errors import WeightsError
 
 TOL = 1e-4
@@ -17,15 +18,6 @@ OURS_TINY = dict(dim=64, depth=2, num_heads=4, max_positions=128, vocab_size=100
 def hf_config(**sizes) -> transformers.GPT2Config:
     # no bos/eos: the reference must not stop early unless a test sets an EOS in both
     return transformers.GPT2Config(**{"bos_token_id": None, "eos_token_id": None, "pad_token_id": 0, **sizes})
-
-
-def perturbed(model: torch.nn.Module) -> torch.nn.Module:
-    """Random biases and norm weights so a wrong key map cannot hide behind zeros and ones."""
-    with torch.no_grad():
-        for param in model.parameters():
-            if param.dim() == 1:
-                param.add_(torch.randn_like(param) * 0.2)
-    return model.eval()
 
 
 def right_padded(vocab: int, rows: int = 2, length: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,10 +33,6 @@ def left_padded(vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
     mask[1, :5] = 0
     mask[2, :9] = 0
     return ids.masked_fill(mask == 0, 0), mask
-
-
-def masked_max_diff(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
-    return (a - b)[mask.bool()].abs().max().item()
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import torch
 import transformers
 
 import zoo
+from parity_helpers import masked_max_diff, perturbed
 from zoo.factory import get_family
 from zoo.weights.errors import WeightsError
 
@@ -20,24 +21,11 @@ def hf_config(**sizes) -> transformers.LlamaConfig:
     return transformers.LlamaConfig(**{"bos_token_id": None, "eos_token_id": None, "pad_token_id": 0, **sizes})
 
 
-def perturbed(model: torch.nn.Module) -> torch.nn.Module:
-    """Random norm weights so a wrong key map cannot hide behind ones."""
-    with torch.no_grad():
-        for param in model.parameters():
-            if param.dim() == 1:
-                param.add_(torch.randn_like(param) * 0.2)
-    return model.eval()
-
-
 def right_padded(vocab: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
     ids = torch.randint(1, vocab, (2, 16))
     mask = torch.ones_like(ids)
     mask[1, 10:] = 0
     return ids.masked_fill(mask == 0, 0), mask
-
-
-def masked_max_diff(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
-    return (a - b)[mask.bool()].abs().max().item()
 
 
 @pytest.fixture(scope="module")

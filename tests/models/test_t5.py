@@ -9,6 +9,7 @@ import transformers
 from safetensors.torch import load_file, save_file
 
 import zoo
+from parity_helpers import perturbed as perturbed_norms
 from zoo.weights.errors import WeightsError
 
 TOL = 1e-4
@@ -30,20 +31,21 @@ def hf_config(**sizes) -> transformers.T5Config:
 
 
 def perturbed(model: torch.nn.Module, lively: bool = False) -> torch.nn.Module:
-    """Random norm weights so a wrong key map cannot hide behind ones.
+    """Random norm weights (`parity_helpers.perturbed`) so a wrong key map cannot hide behind ones.
 
     ``lively`` also strengthens the residual branches and position biases: a random T5 otherwise
     copies its input token, and greedy decoding would repeat one token forever.
     """
+    model = perturbed_norms(model)
+    if not lively:
+        return model
     with torch.no_grad():
         for name, param in model.named_parameters():
-            if param.dim() == 1:
-                param.add_(torch.randn_like(param) * 0.2)
-            if lively and name.endswith((".o.weight", ".wo.weight", "proj.weight", "fc2.weight")):
+            if name.endswith((".o.weight", ".wo.weight", "proj.weight", "fc2.weight")):
                 param.mul_(30.0)
-            if lively and ("relative_attention_bias" in name or "_positions." in name):
+            if "relative_attention_bias" in name or "_positions." in name:
                 param.mul_(10.0)
-    return model.eval()
+    return model
 
 
 def build(case: str, directory, *, lively: bool = False, reference_cls=transformers.T5ForConditionalGeneration,

@@ -74,15 +74,6 @@ def test_padded_frames_score_like_a_shorter_clip():
     assert ctc.decode(logits)[1] == ctc.decode(ctc.fc(features[1:, :4]))[0]
 
 
-@pytest.fixture
-def one_thread():
-    """Tensors this small train faster on one thread than with threading overhead (or contention)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_tiny_whisper_learns_to_transcribe_tones(tmp_path, one_thread):
     texts = ["ab", "ba", "aab", "bba", "abab"]
     torch.manual_seed(0)
