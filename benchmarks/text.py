@@ -174,12 +174,16 @@ def bert_case(device: torch.device, dtype: torch.dtype, compile: str) -> Case:
                 f"{PARITY_TOLERANCE[dtype]:g} x max |features| {scale:.3g}; HF attention: {attn})", diff <= tolerance)
 
 
-def compiled_hf(reference: transformers.PreTrainedModel) -> None:
-    """HF's own compiled generation: a static cache, and its forward compiled on any device type."""
-    reference.generation_config.cache_implementation = "static"
-    config = transformers.CompileConfig(dynamic=None)
-    config._compile_all_devices = True  # HF compiles only on accelerators unless told so
-    reference.generation_config.compile_config = config
+def configure_hf_generation(reference: transformers.PreTrainedModel, compile: str) -> None:
+    """No early stop (no EOS: exactly the asked-for tokens), our pad id, and with ``--compile both``
+    HF's own compiled generation: a static cache, and its forward compiled on any device type."""
+    reference.generation_config.eos_token_id = None
+    reference.generation_config.pad_token_id = PAD_TOKEN_ID
+    if compile == "both":
+        reference.generation_config.cache_implementation = "static"
+        config = transformers.CompileConfig(dynamic=None)
+        config._compile_all_devices = True  # HF compiles only on accelerators unless told so
+        reference.generation_config.compile_config = config
 
 
 def hf_compiled(reference: transformers.PreTrainedModel) -> str:
@@ -194,10 +198,7 @@ def gpt2_case(device: torch.device, dtype: torch.dtype, compile: str) -> Case:
                           scale={"attn.c_attn.weight": 5.0, "mlp.c_fc.weight": 5.0, "c_proj.weight": 5.0})
     ours = load_ours(reference, "gpt2")
     ours, reference = ours.to(device, dtype), reference.to(device, dtype)
-    reference.generation_config.eos_token_id = None  # no early stop: exactly GPT2_NEW tokens
-    reference.generation_config.pad_token_id = PAD_TOKEN_ID
-    if compile == "both":
-        compiled_hf(reference)
+    configure_hf_generation(reference, compile)
     prompt = torch.randint(0, config.vocab_size, (1, GPT2_PROMPT), device=device)
     mask = torch.ones_like(prompt)  # what a tokenizer returns; both take their unpadded fast path
     calls = {"zoo": inference(lambda: ours.generate(prompt, attention_mask=mask, max_new_tokens=GPT2_NEW,
@@ -218,10 +219,7 @@ def t5_case(device: torch.device, dtype: torch.dtype, compile: str) -> Case:
                                  "relative_attention_bias.weight": 10.0})
     ours = load_ours(reference, "t5-small")
     ours, reference = ours.to(device, dtype), reference.to(device, dtype)
-    reference.generation_config.eos_token_id = None  # no early stop: exactly T5_NEW tokens
-    reference.generation_config.pad_token_id = PAD_TOKEN_ID
-    if compile == "both":
-        compiled_hf(reference)
+    configure_hf_generation(reference, compile)
     source = torch.randint(2, config.vocab_size, (1, T5_SOURCE), device=device)  # 0 pad and 1 EOS left out
     mask = torch.ones_like(source)
     calls = {"zoo": inference(lambda: ours.generate(source, attention_mask=mask, max_new_tokens=T5_NEW,
