@@ -66,22 +66,6 @@ def test_default_task_output_shape(name):
     assert features.dim() == 3 and features.shape[0] == 2 and features.shape[-1] == model.num_features
 
 
-def test_compile_fullgraph_matches_eager():
-    model, args, kwargs = smoke("vit-tiny")
-    model.eval()
-    compiled = torch.compile(model, fullgraph=True)
-    with torch.no_grad():
-        assert torch.allclose(compiled(*args, **kwargs), model(*args, **kwargs), atol=1e-5)
-
-
-def test_export_matches_eager():
-    model, args, kwargs = smoke("vit-tiny")
-    model.eval()
-    exported = torch.export.export(model, args, kwargs)
-    with torch.no_grad():
-        assert torch.allclose(exported.module()(*args, **kwargs), model(*args, **kwargs), atol=1e-5)
-
-
 DECODERS = [n for n in MODELS if zoo.info(n)["architecture"] in ("decoder", "encoder-decoder")]
 
 
