@@ -74,7 +74,7 @@ def test_corrupt_and_missing_files(tmp_path, timm_tiny):
     with pytest.raises(WeightsError, match="unsupported weights file type '.npz'"):
         zoo.create("vit-tiny", weights=tmp_path / "w.npz", **SMALL)
     (tmp_path / "empty_dir").mkdir()
-    with pytest.raises(WeightsError, match="neither a saved zoo model nor a Hugging Face model"):
+    with pytest.raises(WeightsError, match="neither a saved zoo model, a Hugging Face model"):
         zoo.create("vit-tiny", weights=tmp_path / "empty_dir", **SMALL)
 
 

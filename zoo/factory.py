@@ -47,8 +47,9 @@ def create(name: str, *, task: str | None = None, weights: str | os.PathLike | N
            **overrides: Any) -> ZooModel:
     """Build the model card ``name`` for ``task`` (default: the card's), with spec ``overrides``.
 
-    ``weights`` is a local ``.safetensors``/``.pth``/``.bin`` file or a directory saved by
-    `zoo.save`, in zoo or a foreign layout the family knows (timm for ViT); loading is strict.
+    ``weights`` is a local ``.safetensors``/``.pth``/``.bin`` file, a directory (saved by
+    `zoo.save`, Hugging Face or timm), or a hub reference ``hf-hub:OWNER/NAME[@REVISION]``;
+    zoo's layout or a foreign one the family knows through its key maps; loading is strict.
     """
     card = registry.get_card(name)
     family = get_family(card.family)

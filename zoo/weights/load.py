@@ -14,10 +14,12 @@ from typing import Any, Mapping
 from torch import Tensor, nn
 
 from .errors import WeightsError
+from .hub import is_hub_reference, resolve_hub_reference
 from .huggingface import is_hf_directory, read_hf_directory
 from .io import SUFFIXES, read_state_dict
 from .saved import WEIGHTS_NAME, is_zoo_directory, read_config
 from .strict import load_strict, tied_aliases
+from .timm_directory import is_timm_directory, read_timm_directory
 
 ZOO_PREFIXES = ("backbone.", "head.")
 
@@ -42,7 +44,10 @@ def to_zoo_layout(state: Mapping[str, Tensor], family, spec, source: str,
 
 
 def read_weights(path: str | Path) -> tuple[dict[str, Tensor], str, dict[str, Any] | None]:
-    """(state dict, description, foreign config or None) for a weights file or model directory."""
+    """(state dict, description, foreign config or None) for a weights file, model directory or hub reference."""
+    if is_hub_reference(path):
+        state, source, config = read_weights(resolve_hub_reference(str(path)))
+        return state, f"{path} ({source})", config
     path = Path(path).expanduser()
     if path.is_dir():
         if is_zoo_directory(path):
@@ -51,11 +56,14 @@ def read_weights(path: str | Path) -> tuple[dict[str, Tensor], str, dict[str, An
         if is_hf_directory(path):
             state, config = read_hf_directory(path)
             return state, f"Hugging Face model at {path}", config
-        raise WeightsError(f"{path} is a directory but neither a saved zoo model nor a Hugging Face model "
-                           "(no config.json with a model_type)")
+        if is_timm_directory(path):
+            return read_timm_directory(path), f"timm model at {path}", None
+        raise WeightsError(f"{path} is a directory but neither a saved zoo model, a Hugging Face model "
+                           "(config.json with a model_type) nor a timm model (config.json with an architecture)")
     if not path.exists():
         raise WeightsError(f"weights path {path} does not exist; pass a local file ({', '.join(SUFFIXES)}), "
-                           "a directory saved by zoo.save, or a Hugging Face model directory")
+                           "a directory saved by zoo.save, a Hugging Face or timm model directory, "
+                           "or a hub reference (hf-hub:OWNER/NAME)")
     return read_state_dict(path), f"weights from {path}", None
 
 

@@ -1,0 +1,112 @@
+"""weights="hf-hub:OWNER/NAME[@REVISION]" and timm model directories, offline.
+
+The tests lay out a Hugging Face cache by hand (refs/<branch> -> snapshots/<commit>/files)
+and switch huggingface_hub to offline mode, so nothing is downloaded.
+"""
+from __future__ import annotations
+
+import sys
+
+import huggingface_hub.constants
+import pytest
+import timm
+import torch
+from timm.models import save_for_hf
+from transformers import GPT2Config, GPT2LMHeadModel
+
+import zoo
+from zoo.weights.errors import WeightsError
+from zoo.weights.hub import parse_hub_reference
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    """An empty offline hub cache; returns a function that puts a snapshot in it."""
+    cache = tmp_path / "hub"
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+
+    def snapshot(repo_id: str, branch: str = "main", commit: str = COMMIT):
+        repo = cache / f"models--{repo_id.replace('/', '--')}"
+        (repo / "refs").mkdir(parents=True, exist_ok=True)
+        (repo / "refs" / branch).write_text(commit)
+        folder = repo / "snapshots" / commit
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    return snapshot
+
+
+def tiny_gpt2() -> GPT2LMHeadModel:
+    config = GPT2Config(vocab_size=97, n_positions=32, n_embd=32, n_layer=2, n_head=2)
+    return GPT2LMHeadModel(config).eval()
+
+
+GPT2_TINY = dict(vocab_size=97, max_positions=32, dim=32, depth=2, num_heads=2)
+
+
+def test_hub_reference_loads_a_cached_transformers_snapshot(hub_cache):
+    reference = tiny_gpt2()
+    reference.save_pretrained(hub_cache("someone/tiny-gpt2"))
+    model = zoo.create("gpt2", task="causal-lm", weights="hf-hub:someone/tiny-gpt2", **GPT2_TINY).eval()
+    ids = torch.randint(0, 97, (2, 12))
+    with torch.no_grad():
+        assert (model(ids) - reference(ids).logits).abs().max() < 1e-5
+
+
+def test_hub_reference_revision_picks_that_branch(hub_cache):
+    main, other = tiny_gpt2(), tiny_gpt2()
+    main.save_pretrained(hub_cache("someone/tiny-gpt2"))
+    other.save_pretrained(hub_cache("someone/tiny-gpt2", branch="v2", commit="f" * 40))
+    model = zoo.create("gpt2", task="causal-lm", weights="hf-hub:someone/tiny-gpt2@v2", **GPT2_TINY)
+    assert torch.equal(model.backbone.token_embedding.weight, other.transformer.wte.weight)
+    assert not torch.equal(model.backbone.token_embedding.weight, main.transformer.wte.weight)
+
+
+def test_hub_reference_to_a_timm_repository(hub_cache):
+    reference = timm.create_model("vit_tiny_patch16_224", img_size=32, depth=2).eval()
+    save_for_hf(reference, str(hub_cache("timm/vit_tiny_patch16_224.test")), safe_serialization=True)
+    model = zoo.create("vit-tiny", weights="hf-hub:timm/vit_tiny_patch16_224.test", img_size=32, depth=2).eval()
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert (model(images) - reference(images)).abs().max() < 1e-5
+
+
+def test_timm_directory_with_torch_weights(tmp_path):
+    reference = timm.create_model("vit_tiny_patch16_224", img_size=32, depth=2).eval()
+    save_for_hf(reference, str(tmp_path), safe_serialization=False)  # pytorch_model.bin, read weights_only
+    model = zoo.create("vit-tiny", weights=tmp_path, img_size=32, depth=2)
+    assert torch.equal(model.backbone.cls_token, reference.cls_token)
+
+
+def test_timm_directory_without_weights_is_an_error(tmp_path):
+    (tmp_path / "config.json").write_text('{"architecture": "vit_tiny_patch16_224", "num_classes": 1000}')
+    with pytest.raises(WeightsError, match="timm config.json but no weights"):
+        zoo.create("vit-tiny", weights=tmp_path)
+
+
+def test_uncached_repository_offline_says_so(hub_cache):
+    model = zoo.create("vit-tiny", img_size=32, depth=2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(WeightsError, match="not in the local Hugging Face cache, and the hub could not be reached.*HF_HUB_OFFLINE"):
+        zoo.create("vit-tiny", weights="hf-hub:nobody/nothing", img_size=32, depth=2)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("reference", ["hf-hub:", "hf-hub:a/b/c", "hf-hub:owner/name@", "hf-hub:bad name"])
+def test_malformed_hub_reference(reference):
+    with pytest.raises(WeightsError, match="not a hub reference; write hf-hub:OWNER/NAME"):
+        parse_hub_reference(reference)
+
+
+def test_parse_hub_reference():
+    assert parse_hub_reference("hf-hub:openai-community/gpt2") == ("openai-community/gpt2", None)
+    assert parse_hub_reference("hf-hub:gpt2@refs/pr/1") == ("gpt2", "refs/pr/1")
+
+
+def test_hub_reference_without_huggingface_hub(monkeypatch):
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # import fails
+    with pytest.raises(WeightsError, match="pip install huggingface_hub"):
+        zoo.create("vit-tiny", weights="hf-hub:timm/vit_tiny_patch16_224", img_size=32, depth=2)
