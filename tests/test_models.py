@@ -117,3 +117,21 @@ def test_grad_checkpointing_saves_memory_and_keeps_gradients(name):
     assert plain.keys() == checkpointed.keys()
     for key in plain:
         torch.testing.assert_close(checkpointed[key], plain[key], atol=1e-6, rtol=1e-5, msg=key)
+
+
+CLASSIFIERS = ("image-classification", "sequence-classification", "token-classification", "audio-classification")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_reset_classifier_then_save_and_load(name, tmp_path):
+    """A reset classifier changes the output width, and the new width survives zoo.save / zoo.load."""
+    for task in [t for t in tasks_for(name) if t in CLASSIFIERS]:
+        model, args, kwargs = smoke(name, task=task)
+        model.reset_classifier(7)
+        model.eval()
+        with torch.no_grad():
+            out = model(*args, **kwargs)
+        assert out.shape[-1] == 7 and model.spec.num_classes == 7, task
+        zoo.save(model, tmp_path / task)
+        with torch.no_grad():
+            assert torch.equal(zoo.load(tmp_path / task).eval()(*args, **kwargs), out), task
