@@ -92,17 +92,20 @@ def render(cards: Sequence[Card] | None = None) -> str:
         "",
         f"{len(cards)} models ship with transformer-zoo. Create any of them by name with `zoo.create(name)`;",
         "`zoo list` and `zoo info NAME` show the same cards, plus those of installed plugins.",
-        "Params count the weights with the default task head.",
+        "Params count the weights with the default task head. `zoo.create(name, pretrained=True)` loads",
+        "the published weights in the last column (fetched once by `huggingface_hub`, then cached).",
     ]
     for modality in registry.MODALITIES:
         group = [c for c in cards if c.modality == modality]
         if not group:
             continue
         extras = EXTRA_COLUMNS.get(modality, [])
-        header = ["Model", "Family", "Default task", "Params", *(title for title, _, _ in extras), "Reference"]
+        header = ["Model", "Family", "Default task", "Params", *(title for title, _, _ in extras), "Reference",
+                  "Weights (`pretrained=True`)"]
         rows = [[f"`{c.name}`", _cell(c.family), _cell(c.task), format_params(c.params),
                  *(_cell(_lookup(c, m, s)) for _, m, s in extras),
-                 f"`{_cell(c.meta['reference'])}`" if c.meta.get("reference") else "-"] for c in group]
+                 f"`{_cell(c.meta['reference'])}`" if c.meta.get("reference") else "-",
+                 f"`{_cell(c.weights)}`" if c.weights else "-"] for c in group]
         lines += ["", f"## {TITLES.get(modality, modality.title() + ' models')}", "", *_table(header, rows)]
     papers = {}
     for card in cards:

@@ -18,11 +18,13 @@ __all__ = [
 ]
 
 
-def list_models(pattern: str = "*", *, modality: str | None = None, task: str | None = None) -> list[str]:
-    """Model names matching a shell-style pattern (``"vit-*"``), optionally by modality and task."""
+def list_models(pattern: str = "*", *, modality: str | None = None, task: str | None = None,
+                pretrained: bool = False) -> list[str]:
+    """Model names matching a shell-style pattern (``"vit-*"``), optionally by modality and task;
+    ``pretrained=True`` keeps the cards with published weights (``zoo.create(name, pretrained=True)``)."""
     if modality is not None and modality not in MODALITIES:
         raise ValueError(f"unknown modality {modality!r}; choose from {', '.join(MODALITIES)}")
-    return CATALOG.list_models(pattern, modality=modality, task=task)
+    return CATALOG.list_models(pattern, modality=modality, task=task, pretrained=pretrained)
 
 
 def list_tasks() -> list[str]:
@@ -55,10 +57,14 @@ def get_task(name: str) -> TaskInfo:
 
 def register_card(name: str, *, family: str, modality: str, task: str, spec: Mapping[str, Any] | None = None,
                   meta: Mapping[str, Any] | None = None, params: int | None = None,
-                  architecture: str = "encoder") -> Card:
-    """Add a model card from code (a notebook, a script). A taken name raises."""
+                  architecture: str = "encoder", weights: str | None = None) -> Card:
+    """Add a model card from code (a notebook, a script). A taken name raises.
+
+    ``weights``: its published weights, ``hf-hub:OWNER/NAME[@REVISION]``, for ``pretrained=True``.
+    """
     card = Card(name=name, family=family, modality=modality, task=task, spec=dict(spec or {}),
-                meta=dict(meta or {}), params=params, source="in-code registration", architecture=architecture)
+                meta=dict(meta or {}), params=params, source="in-code registration", architecture=architecture,
+                weights=weights)
     if name in CATALOG.cards():
         raise DuplicateNameError(f"model {name!r} is already defined in {CATALOG.card(name).source}")
     CATALOG.register("card", f"code:{name}", [card])

@@ -18,7 +18,8 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 MODALITIES = ("image", "text", "audio")
 ARCHITECTURES = ("encoder", "decoder", "encoder-decoder")
 _FILE_KEYS = {"family", "modality", "architecture", "task", "spec", "meta", "cards"}
-_CARD_KEYS = {"family", "modality", "architecture", "task", "spec", "meta", "params"}
+_CARD_KEYS = {"family", "modality", "architecture", "task", "spec", "meta", "params", "weights"}
+HUB_PREFIX = "hf-hub:"  # a card's published weights: hf-hub:OWNER/NAME[@REVISION], as weights= takes them
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Card:
     spec: Mapping[str, Any] = field(default_factory=dict)
     meta: Mapping[str, Any] = field(default_factory=dict)
     params: int | None = None  # parameter count with the default task head; checked by tests
+    weights: str | None = None  # published weights, hf-hub:OWNER/NAME[@REVISION]: zoo.create(name, pretrained=True)
     source: str = "<code>"  # where the card came from, for error messages
     architecture: str = "encoder"  # encoder, decoder or encoder-decoder: which tasks fit
 
@@ -51,6 +53,10 @@ class Card:
                 raise CardError(f"{where}: {key!r} must be a table")
         if self.params is not None and (not isinstance(self.params, int) or self.params <= 0):
             raise CardError(f"{where}: 'params' must be a positive integer")
+        if self.weights is not None and (not isinstance(self.weights, str) or not self.weights.startswith(HUB_PREFIX)
+                                         or len(self.weights) == len(HUB_PREFIX)):
+            raise CardError(f"{where}: 'weights' must be a hub reference {HUB_PREFIX}OWNER/NAME[@REVISION], "
+                            f"got {self.weights!r}")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -82,7 +88,7 @@ def cards_from_mapping(data: Mapping[str, Any], source: str) -> list[Card]:
             name=name, **merged,
             spec={**data.get("spec", {}), **entry.get("spec", {})},
             meta={**data.get("meta", {}), **entry.get("meta", {})},
-            params=entry.get("params"), source=source,
+            params=entry.get("params"), weights=entry.get("weights"), source=source,
         ))
     return cards
 

@@ -148,14 +148,17 @@ class Catalog:
             names.append(name)
         return names
 
-    def list_models(self, pattern: str = "*", *, modality: str | None = None, task: str | None = None) -> list[str]:
-        """Card names matching a shell-style ``pattern``, a modality and a task they can serve."""
+    def list_models(self, pattern: str = "*", *, modality: str | None = None, task: str | None = None,
+                    pretrained: bool = False) -> list[str]:
+        """Card names matching a shell-style ``pattern``, a modality and a task they can serve
+        (and, with ``pretrained``, only those with published weights)."""
         task_info = self.task(task) if task is not None else None
         return [
             card.name for card in self.cards().values()
             if fnmatch.fnmatchcase(card.name, pattern)
             and (modality is None or card.modality == modality)
             and (task_info is None or card.task == task or task_info.fits(card.modality, card.architecture))
+            and (not pretrained or card.weights is not None)
         ]
 
     # in-code registration ----------------------------------------------------------

@@ -28,3 +28,24 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    """An empty, offline Hugging Face hub cache; returns ``snapshot(repo_id, branch, commit)``,
+    which makes that repository's snapshot folder (refs/<branch> -> snapshots/<commit>) to fill."""
+    import huggingface_hub.constants
+
+    cache = tmp_path / "hub"
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+
+    def snapshot(repo_id: str, branch: str = "main", commit: str = "0123456789abcdef0123456789abcdef01234567"):
+        repo = cache / f"models--{repo_id.replace('/', '--')}"
+        (repo / "refs").mkdir(parents=True, exist_ok=True)
+        (repo / "refs" / branch).write_text(commit)
+        folder = repo / "snapshots" / commit
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    return snapshot

@@ -1,13 +1,12 @@
 """weights="hf-hub:OWNER/NAME[@REVISION]" and timm model directories, offline.
 
-The tests lay out a Hugging Face cache by hand (refs/<branch> -> snapshots/<commit>/files)
-and switch huggingface_hub to offline mode, so nothing is downloaded.
+The ``hub_cache`` fixture (conftest.py) lays out a Hugging Face cache by hand and switches
+huggingface_hub to offline mode, so nothing is downloaded.
 """
 from __future__ import annotations
 
 import sys
 
-import huggingface_hub.constants
 import pytest
 import timm
 import torch
@@ -17,26 +16,6 @@ from transformers import GPT2Config, GPT2LMHeadModel
 import zoo
 from zoo.weights.errors import WeightsError
 from zoo.weights.hub import parse_hub_reference
-
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-
-
-@pytest.fixture
-def hub_cache(tmp_path, monkeypatch):
-    """An empty offline hub cache; returns a function that puts a snapshot in it."""
-    cache = tmp_path / "hub"
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-
-    def snapshot(repo_id: str, branch: str = "main", commit: str = COMMIT):
-        repo = cache / f"models--{repo_id.replace('/', '--')}"
-        (repo / "refs").mkdir(parents=True, exist_ok=True)
-        (repo / "refs" / branch).write_text(commit)
-        folder = repo / "snapshots" / commit
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
-
-    return snapshot
 
 
 def tiny_gpt2() -> GPT2LMHeadModel:

@@ -74,6 +74,8 @@ def test_card_file_defaults_merge_and_validation(tmp_path):
     ({"family": "f", "modality": "video", "task": "t", "cards": {"x": {}}}, "modality 'video'"),
     ({"family": "f", "modality": "image", "task": "t", "cards": {"Bad Name": {}}}, "names are lowercase"),
     ({"family": "f", "modality": "image", "task": "t", "cards": {"x": {"params": -3}}}, "positive integer"),
+    ({"family": "f", "modality": "image", "task": "t", "cards": {"x": {"weights": "owner/name"}}},
+     "'weights' must be a hub reference hf-hub:OWNER/NAME"),
 ])
 def test_bad_card_data_is_rejected(data, message):
     with pytest.raises(registry.CardError, match=message):
@@ -99,9 +101,10 @@ def test_cli_list_is_torch_free_table():
     result = _run_cli("list")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["name", "family", "modality", "params", "default", "task"]
+    assert lines[0].split() == ["name", "family", "modality", "params", "default", "task", "pretrained", "weights"]
     row = next(line.split() for line in lines if line.startswith("vit-small "))
-    assert row == ["vit-small", "vit", "image", "22.1M", "image-classification"]
+    assert row == ["vit-small", "vit", "image", "22.1M", "image-classification",
+                   "hf-hub:timm/vit_small_patch16_224.augreg_in21k_ft_in1k"]
 
 
 def test_cli_list_filters_and_info():
@@ -109,6 +112,9 @@ def test_cli_list_filters_and_info():
     assert result.returncode == 0, result.stderr
     names = [line.split()[0] for line in result.stdout.splitlines()[2:]]
     assert names == ["vit-base", "vit-base-patch32"]
+    pretrained = _run_cli("list", "--pretrained", "--modality", "text")
+    names = [line.split()[0] for line in pretrained.stdout.splitlines()[2:]]
+    assert "gpt2" in names and "llama-tiny" not in names and "transformer-base" not in names
     info = _run_cli("info", "vit-tiny")
     assert info.returncode == 0 and json.loads(info.stdout)["spec"]["embed_dim"] == 192
 

@@ -26,13 +26,13 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    names = registry.list_models(args.pattern, modality=args.modality, task=args.task)
+    names = registry.list_models(args.pattern, modality=args.modality, task=args.task, pretrained=args.pretrained)
     if not names:
         print(f"no models match {args.pattern!r}", file=sys.stderr)
         return 1
     cards = [registry.get_card(n) for n in names]
-    rows = [[c.name, c.family, c.modality, format_params(c.params), c.task] for c in cards]
-    print(_table(rows, ["name", "family", "modality", "params", "default task"]))
+    rows = [[c.name, c.family, c.modality, format_params(c.params), c.task, c.weights or "-"] for c in cards]
+    print(_table(rows, ["name", "family", "modality", "params", "default task", "pretrained weights"]))
     return 0
 
 
@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pattern", nargs="?", default="*")
     p.add_argument("--modality", choices=registry.MODALITIES)
     p.add_argument("--task", help="only models that can serve this task")
+    p.add_argument("--pretrained", action="store_true", help="only models with published weights")
     p.set_defaults(run=cmd_list)
     p = sub.add_parser("info", help="show a model's card")
     p.add_argument("name")

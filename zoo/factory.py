@@ -43,22 +43,38 @@ def build_model(family: Family, spec: Any, task: TaskInfo, *, card: str | None =
     return ZooModel(backbone, head, family=family.name, task=task.name, spec=spec, card=card, meta=meta)
 
 
+def _pretrained_weights(card: registry.Card, weights: str | os.PathLike | None) -> str:
+    if weights is not None:
+        raise ValueError("pass pretrained=True (the card's published weights) or weights=..., not both")
+    if card.weights is None:
+        with_weights = registry.list_models(modality=card.modality, pretrained=True)
+        raise ValueError(f"model {card.name!r} has no published weights; {card.modality} models with "
+                         f"pretrained=True: {', '.join(with_weights) or 'none'} (see zoo.list_models(pretrained=True))")
+    return card.weights
+
+
 def create(name: str, *, task: str | None = None, weights: str | os.PathLike | None = None,
-           **overrides: Any) -> ZooModel:
+           pretrained: bool = False, **overrides: Any) -> ZooModel:
     """Build the model card ``name`` for ``task`` (default: the card's), with spec ``overrides``.
+
+    ``pretrained=True`` loads the card's published weights (its ``weights`` hub reference),
+    as timm's ``pretrained=True`` does; a head that differs from the checkpoint's (another
+    task, or ``num_classes``) starts fresh, with a warning.
 
     ``weights`` is a local ``.safetensors``/``.pth``/``.bin`` file, a directory (saved by
     `zoo.save`, Hugging Face or timm), or a hub reference ``hf-hub:OWNER/NAME[@REVISION]``;
     zoo's layout or a foreign one the family knows through its key maps; loading is strict.
     """
     card = registry.get_card(name)
+    if pretrained:
+        weights = _pretrained_weights(card, weights)
     family = get_family(card.family)
     task_info = registry.get_task(task or card.task)
     check_task_fits(task_info, card.modality, card.architecture, repr(name))
     spec = build_spec(family.spec, card.spec, overrides, where=f"model {name!r}")
     model = build_model(family, spec, task_info, card=card.name, meta=card.meta)
     if weights is not None:
-        load_weights(model, weights, family)
+        load_weights(model, weights, family, head_may_differ=pretrained)
     return model
 
 

@@ -15,6 +15,8 @@ _INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 
 
 def is_hf_directory(path: Path) -> bool:
+    """A config.json naming a model_type or architectures, or (older hub repositories, such as the
+    compact BERTs) any config.json beside transformers' weight files that is not timm's."""
     config = path / "config.json"
     if not config.is_file():
         return False
@@ -22,7 +24,11 @@ def is_hf_directory(path: Path) -> bool:
         data = json.loads(config.read_text(encoding="utf-8"))
     except json.JSONDecodeError:
         return False
-    return isinstance(data, dict) and ("model_type" in data or "architectures" in data)
+    if not isinstance(data, dict):
+        return False
+    if "model_type" in data or "architectures" in data:
+        return True
+    return "architecture" not in data and any((path / name).is_file() for name in _SINGLE + _INDEXES)
 
 
 def read_hf_directory(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:

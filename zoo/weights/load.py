@@ -67,34 +67,47 @@ def read_weights(path: str | Path) -> tuple[dict[str, Tensor], str, dict[str, An
     return read_state_dict(path), f"weights from {path}", None
 
 
-def _settle_head(model: nn.Module, state: dict[str, Tensor], source: str) -> tuple[dict[str, Tensor], list[str]]:
-    """Drop head tensors the model's head has no place for; keep the model's own head where absent.
+def _settle_head(model: nn.Module, state: dict[str, Tensor], source: str,
+                 head_may_differ: bool) -> tuple[dict[str, Tensor], list[str]]:
+    """Drop head tensors the model's head has no place for; keep the model's own head where absent
+    (and, with ``head_may_differ``, where the checkpoint's has another shape: a new number of classes).
 
     Returns the state to load and the notes to warn with once loading succeeded.
     """
     notes = []
     aliases = tied_aliases(model)  # a head tied to the embedding is loaded through the embedding
-    model_head = {k for k in model.state_dict() if k.startswith("head.") and k not in aliases}
+    current = model.state_dict()
+    model_head = {k for k in current if k.startswith("head.") and k not in aliases}
     foreign = sorted(k for k in state if k.startswith("head.") and k not in model_head and k not in aliases)
     if foreign:
         notes.append(f"{source}: {len(foreign)} head tensors are not used by the {model.task} head and were "
                      f"ignored: {', '.join(foreign[:8])}{' ...' if len(foreign) > 8 else ''}")
         state = {k: v for k, v in state.items() if k not in foreign}
+    if head_may_differ:
+        resized = sorted(k for k in model_head & set(state) if state[k].shape != current[k].shape)
+        if resized:
+            notes.append(f"{source}: the {model.task} head has other shapes than the checkpoint's "
+                         f"({', '.join(f'{k} {list(state[k].shape)} -> {list(current[k].shape)}' for k in resized[:4])}"
+                         f"); it starts fresh (train it)")
+            state = {k: v for k, v in state.items() if k not in resized}
     fresh = sorted(model_head - set(state))
     if fresh:
         notes.append(f"{source} has no weights for {len(fresh)} tensors of the {model.task} head; they keep "
                      f"their fresh initialisation (train them): {', '.join(fresh[:8])}"
                      f"{' ...' if len(fresh) > 8 else ''}")
-        current = model.state_dict()
         state = {**state, **{k: current[k] for k in fresh}}
     return state, notes
 
 
-def load_weights(model, path: str | Path, family) -> str:
-    """Load ``path`` into ``model`` (a ZooModel); returns the detected layout."""
+def load_weights(model, path: str | Path, family, *, head_may_differ: bool = False) -> str:
+    """Load ``path`` into ``model`` (a ZooModel); returns the detected layout.
+
+    ``head_may_differ``: a head shaped unlike the checkpoint's (other ``num_classes``) starts
+    fresh instead of being an error; the backbone still loads strictly.
+    """
     state, source, config = read_weights(path)
     state, layout = to_zoo_layout(state, family, model.spec, source, config)
-    state, notes = _settle_head(model, state, source)
+    state, notes = _settle_head(model, state, source, head_may_differ)
     load_strict(model, state, source)
     for note in notes:
         warnings.warn(note, stacklevel=3)
