@@ -21,7 +21,8 @@ def create_model(model: ModelConfig, task: str, **from_data: Any):
 
     A spec override that contradicts the data is an error. With ``model.weights``, the
     checkpoint is loaded with its own classifier, which is then replaced if the data has a
-    different number of classes (fine-tuning).
+    different number of classes (fine-tuning). ``model.pretrained`` loads the card's published
+    weights, whose head starts fresh where the data needs another one.
     """
     import zoo
 
@@ -29,8 +30,11 @@ def create_model(model: ModelConfig, task: str, **from_data: Any):
              if k in model.spec and model.spec[k] != v]
     if clash:
         raise ConfigError(f"{', '.join(clash)}; remove the override, the recipe sets it from the data")
+    if model.pretrained and model.weights:
+        raise ConfigError(f"model.pretrained=true and model.weights={model.weights!r} both choose the starting "
+                          "weights; set one of them")
     if not model.weights:
-        return zoo.create(model.name, task=task, **{**model.spec, **from_data})
+        return zoo.create(model.name, task=task, pretrained=model.pretrained, **{**model.spec, **from_data})
     fixed = {k: v for k, v in from_data.items() if k != "num_classes"}
     created = zoo.create(model.name, task=task, weights=model.weights, **{**model.spec, **fixed})
     classes = from_data.get("num_classes")

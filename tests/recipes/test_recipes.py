@@ -161,3 +161,23 @@ def test_own_wav_folder_and_manifest_train(tmp_path):
                f"data.val_manifest={tmp_path / 'speech.csv'}", *COMMON, "train.steps=3", "train.batch_size=8",
                f"output_dir={tmp_path / 's'}") == 0
     assert zoo.load(tmp_path / "s" / "model").spec.vocabulary == "".join(sorted(set("".join(t for _, t in rows))))
+
+
+def test_model_pretrained_starts_from_the_published_weights(hub_cache):
+    import timm
+    import torch
+    from timm.models import save_for_hf
+
+    from recipes._common import create_model
+    from zoo.train.schema import ModelConfig
+
+    spec = {"img_size": 16, "patch_size": 4, "embed_dim": 32, "depth": 1, "num_heads": 2}
+    reference = timm.create_model("vit_tiny_patch16_224", **spec)
+    save_for_hf(reference, str(hub_cache("timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k")), safe_serialization=True)
+    with pytest.warns(UserWarning, match="starts fresh"):
+        model = create_model(ModelConfig(name="vit-tiny", spec=spec, pretrained=True), "image-classification",
+                             num_classes=2)
+    assert model.num_classes == 2
+    assert torch.equal(model.backbone.patch_embed.proj.weight, reference.patch_embed.proj.weight)
+    with pytest.raises(configs.ConfigError, match="model.pretrained=true and model.weights='x.pth' both"):
+        create_model(ModelConfig(name="vit-tiny", pretrained=True, weights="x.pth"), "image-classification")

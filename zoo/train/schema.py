@@ -30,7 +30,8 @@ class ModelConfig:
 
     name: str = "vit-tiny"
     spec: dict[str, Any] = field(default_factory=dict)  # e.g. { depth = 4, embed_dim = 128 }; checked by the family
-    weights: str = ""  # a file or directory `zoo.create(weights=...)` reads; "" = random init
+    weights: str = ""  # a file, directory or hf-hub:OWNER/NAME `zoo.create(weights=...)` reads; "" = random init
+    pretrained: bool = False  # start from the card's published weights (`zoo.create(pretrained=True)`)
 
 
 @dataclass
