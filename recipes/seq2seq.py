@@ -12,7 +12,6 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import torch
 
 from zoo.train import Batch, ConfigError, Job, RunConfig, main as run_main
 from zoo.train.metrics import exact_match
