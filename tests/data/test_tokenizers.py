@@ -331,3 +331,15 @@ def test_bad_config_files(bert_dir):
     (bert_dir / "tokenizer_config.json").write_text(json.dumps({"cls_token": "<cls>"}))
     with pytest.raises(TokenizerError, match="vocab.txt lacks the cls token '<cls>'"):
         load_tokenizer(bert_dir)
+
+
+def test_hub_reference_fetches_only_tokenizer_files(bpe_dirs, hub_cache):
+    import shutil
+
+    snapshot = hub_cache("someone/tiny-gpt2")
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copy(bpe_dirs[0] / name, snapshot / name)
+    tok = load_tokenizer("hf-hub:someone/tiny-gpt2")
+    assert tok.encode(BPE_STRINGS[1]) == load_tokenizer(bpe_dirs[0]).encode(BPE_STRINGS[1])
+    with pytest.raises(TokenizerError, match="hf-hub:nobody/nothing: not in the local Hugging Face cache"):
+        load_tokenizer("hf-hub:nobody/nothing")

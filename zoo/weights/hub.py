@@ -35,8 +35,8 @@ def _has_safetensors(directory: Path) -> bool:
     return any(directory.glob("*.safetensors")) or (directory / "model.safetensors.index.json").is_file()
 
 
-def resolve_hub_reference(reference: str) -> Path:
-    """Download (or find in the cache) the config and weights of a hub repository; return the snapshot."""
+def hub_snapshot(reference: str, patterns: list[str]) -> Path:
+    """The local snapshot of a hub repository's files matching ``patterns``, downloaded or from the cache."""
     repo_id, revision = parse_hub_reference(reference)
     try:
         from huggingface_hub import snapshot_download
@@ -45,13 +45,18 @@ def resolve_hub_reference(reference: str) -> Path:
         raise WeightsError(f"{reference}: hub references need the huggingface_hub package "
                            "(pip install huggingface_hub), or pass a local directory instead") from None
     try:
-        snapshot = Path(snapshot_download(repo_id, revision=revision, allow_patterns=_SAFETENSORS))
-        if not _has_safetensors(snapshot):  # an older repository: torch pickles, read with weights_only=True
-            snapshot = Path(snapshot_download(repo_id, revision=revision, allow_patterns=_TORCH_PICKLES))
+        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns))
     except LocalEntryNotFoundError as exc:
         raise WeightsError(f"{reference}: not in the local Hugging Face cache, and the hub could not be "
                            f"reached: {exc}") from None
     except HfHubHTTPError as exc:
         raise WeightsError(f"{reference}: the hub refused {repo_id!r}"
                            f"{f' at revision {revision!r}' if revision else ''}: {exc}") from None
+
+
+def resolve_hub_reference(reference: str) -> Path:
+    """Download (or find in the cache) the config and weights of a hub repository; return the snapshot."""
+    snapshot = hub_snapshot(reference, _SAFETENSORS)
+    if not _has_safetensors(snapshot):  # an older repository: torch pickles, read with weights_only=True
+        snapshot = hub_snapshot(reference, _TORCH_PICKLES)
     return snapshot

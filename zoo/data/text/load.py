@@ -12,7 +12,9 @@ anyway. Older layouts are rebuilt the way transformers builds them:
   ``do_lower_case`` false; ``[CLS] text [SEP]``.
 
 SentencePiece ``.model`` files (T5's ``spiece.model``, Llama's ``tokenizer.model``) are not read;
-those directories need their ``tokenizer.json``. Nothing is downloaded.
+those directories need their ``tokenizer.json``. A hub reference (``hf-hub:OWNER/NAME``, as for
+``weights=``) fetches only the tokenizer files into huggingface_hub's cache; nothing else is
+downloaded.
 """
 from __future__ import annotations
 
@@ -20,25 +22,40 @@ from pathlib import Path
 from typing import Any
 
 from .base import TokenizerError
-from .special import read_config, read_json, resolve_special_tokens
+from .special import CONFIG_FILES, read_config, read_json, resolve_special_tokens
 from .wrapped import TextTokenizer
 
 LOOKED_FOR = "tokenizer.json, vocab.json + merges.txt (GPT-2 BPE), or vocab.txt (BERT WordPiece)"
 SENTENCEPIECE = ("spiece.model", "tokenizer.model", "sentencepiece.bpe.model")
+HUB_FILES = ["tokenizer.json", "vocab.json", "merges.txt", "vocab.txt", *CONFIG_FILES]
+
+
+def _hub_directory(reference: str) -> Path:
+    """The snapshot holding a hub repository's tokenizer files."""
+    from ...weights.errors import WeightsError
+    from ...weights.hub import hub_snapshot
+
+    try:
+        return hub_snapshot(reference, HUB_FILES)
+    except WeightsError as exc:
+        raise TokenizerError(str(exc)) from None
 
 
 def load_tokenizer(path: str | Path, *, padding_side: str | None = None) -> TextTokenizer:
-    """The tokenizer in a model directory, or in one tokenizer file (sibling config files are read too).
+    """The tokenizer in a model directory, in one tokenizer file (sibling config files are read too),
+    or in a hub repository (``hf-hub:OWNER/NAME[@REVISION]``, e.g. a card's ``weights``).
 
     In a directory, ``tokenizer.json`` is preferred over ``vocab.json`` + ``merges.txt``, then
     ``vocab.txt``. Special tokens come from ``tokenizer_config.json`` / ``special_tokens_map.json``
     when present (see `TextTokenizer` for the fallbacks); ``padding_side`` defaults to the
     config's, else "right".
     """
-    path = Path(path)
+    from ...weights.hub import is_hub_reference
+
+    path = _hub_directory(path) if is_hub_reference(path) else Path(path)
     if not path.exists():
-        raise TokenizerError(f"no tokenizer at {path}: expected a local directory (or file) holding {LOOKED_FOR}; "
-                             "nothing is downloaded")
+        raise TokenizerError(f"no tokenizer at {path}: expected a local directory (or file) holding {LOOKED_FOR}, "
+                             "or a hub reference hf-hub:OWNER/NAME")
     kind, files = _find_files(path)
     directory = path if path.is_dir() else path.parent
     declared, config = read_config(directory)
