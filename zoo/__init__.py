@@ -45,9 +45,14 @@ def register_family(family: Any) -> None:
     registry.register_family(family.name, family)
 
 
+_SUBMODULES = ("data", "generation", "train")  # zoo.data.image_transform(...) without importing zoo.data first
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         value = getattr(import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:
+        return import_module(f"zoo.{name}")
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")

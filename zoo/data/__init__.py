@@ -1,8 +1,9 @@
-"""Data for every modality: tokenizers for text (more to come: transforms, audio front ends).
+"""Data for every modality: tokenizers for text, image transforms, audio front ends.
 
-    from zoo.data import ByteTokenizer, load_tokenizer
+    from zoo.data import ByteTokenizer, load_tokenizer, image_transform
     tok = ByteTokenizer()                      # no download; the training recipes' default
     tok = load_tokenizer("path/to/hf-model")   # tokenizer.json, vocab.json + merges.txt, or vocab.txt
+    preprocess = image_transform(model)        # the card's resize, crop and normalisation (as timm's)
 
 Recipe data: ``ShapesDataset``, ``ArithmeticPairs``, ``GrammarText``, ``ToneClips``, ``DTMFClips``
 (offline, deterministic, generated on access); ``TextLines``, ``JsonlTexts``, ``JsonlPairs``,
@@ -42,6 +43,8 @@ _LAZY = {
     "WavError": "zoo.data.wav",
     "pad_token_ids": "zoo.data.collate",
     "pad_waveforms": "zoo.data.collate",
+    # image preprocessing from a model's card (timm's eval / train transforms)
+    "image_transform": "zoo.data.image",
     # audio front ends (waveform -> spectrogram), owned by the audio backbones
     "WhisperLogMel": "zoo.data.audio",
     "KaldiFbank": "zoo.data.audio",
