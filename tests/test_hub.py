@@ -89,3 +89,30 @@ def test_hub_reference_without_huggingface_hub(monkeypatch):
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # import fails
     with pytest.raises(WeightsError, match="pip install huggingface_hub"):
         zoo.create("vit-tiny", weights="hf-hub:timm/vit_tiny_patch16_224", img_size=32, depth=2)
+
+
+def test_only_config_and_weights_are_fetched():
+    """The patterns given to snapshot_download, through huggingface_hub's own file filter."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    from zoo.weights.hub import _SAFETENSORS, _TORCH_PICKLES
+
+    repo = ["config.json", "model.safetensors", "model.fp16.safetensors", "pytorch_model.bin", "tf_model.h5",
+            "flax_model.msgpack", "onnx/model.onnx", "tokenizer.json", "README.md"]
+    assert sorted(filter_repo_objects(repo, allow_patterns=_SAFETENSORS)) == ["config.json", "model.safetensors"]
+    sharded = ["config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+               "model.safetensors.index.json", "rust_model.ot"]
+    assert sorted(filter_repo_objects(sharded, allow_patterns=_SAFETENSORS)) == sorted(sharded[:4])
+    old = ["config.json", "pytorch_model.bin", "tf_model.h5", "vocab.txt"]
+    assert sorted(filter_repo_objects(old, allow_patterns=_TORCH_PICKLES)) == ["config.json", "pytorch_model.bin"]
+
+
+def test_sharded_snapshot_loads(hub_cache):
+    reference = tiny_gpt2()
+    folder = hub_cache("someone/sharded-gpt2")
+    reference.save_pretrained(folder, max_shard_size="40KB")
+    assert (folder / "model.safetensors.index.json").is_file()
+    model = zoo.create("gpt2", task="causal-lm", weights="hf-hub:someone/sharded-gpt2", **GPT2_TINY).eval()
+    ids = torch.randint(0, 97, (1, 8))
+    with torch.no_grad():
+        assert (model(ids) - reference(ids).logits).abs().max() < 1e-5

@@ -1,9 +1,11 @@
-"""Hub references for ``weights=``: ``hf-hub:owner/name[@revision]`` -> a local snapshot directory.
+"""Hub references for ``weights=`` (and ``load_tokenizer``): ``hf-hub:owner/name[@revision]`` -> a
+local snapshot directory.
 
 The same spelling as timm's ``create_model("hf-hub:...")``. `huggingface_hub` fetches only the
-config and the weights (safetensors first; ``pytorch_model*.bin`` only for repositories
-without them) into its usual cache, so ``HF_HUB_OFFLINE=1``, ``HF_HUB_CACHE`` and ``HF_TOKEN``
-work as with transformers and timm. The snapshot is then read like any local directory.
+files asked for, for weights the config and the weights (safetensors first, single or sharded;
+``pytorch_model*.bin`` only for repositories without them), into its usual cache, so
+``HF_HUB_OFFLINE=1``, ``HF_HUB_CACHE`` and ``HF_TOKEN`` work as with transformers and timm. The
+snapshot is then read like any local directory.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from .errors import WeightsError
 
 HUB_PREFIX = "hf-hub:"
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
-_SAFETENSORS = ["config.json", "*.safetensors", "model.safetensors.index.json"]
+_SAFETENSORS = ["config.json", "model.safetensors", "model-*-of-*.safetensors", "model.safetensors.index.json"]
 _TORCH_PICKLES = ["config.json", "pytorch_model*.bin", "pytorch_model.bin.index.json"]
 
 
@@ -32,7 +34,7 @@ def parse_hub_reference(reference: str) -> tuple[str, str | None]:
 
 
 def _has_safetensors(directory: Path) -> bool:
-    return any(directory.glob("*.safetensors")) or (directory / "model.safetensors.index.json").is_file()
+    return (directory / "model.safetensors").is_file() or (directory / "model.safetensors.index.json").is_file()
 
 
 def hub_snapshot(reference: str, patterns: list[str]) -> Path:
