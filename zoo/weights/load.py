@@ -83,20 +83,19 @@ def _settle_head(model: nn.Module, state: dict[str, Tensor], source: str,
         notes.append(f"{source}: {len(foreign)} head tensors are not used by the {model.task} head and were "
                      f"ignored: {', '.join(foreign[:8])}{' ...' if len(foreign) > 8 else ''}")
         state = {k: v for k, v in state.items() if k not in foreign}
+    resized = []
     if head_may_differ:
         resized = sorted(k for k in model_head & set(state) if state[k].shape != current[k].shape)
         if resized:
             notes.append(f"{source}: the {model.task} head has other shapes than the checkpoint's "
                          f"({', '.join(f'{k} {list(state[k].shape)} -> {list(current[k].shape)}' for k in resized[:4])}"
                          f"); it starts fresh (train it)")
-            state = {k: v for k, v in state.items() if k not in resized}
-    fresh = sorted(model_head - set(state))
-    if fresh:
-        notes.append(f"{source} has no weights for {len(fresh)} tensors of the {model.task} head; they keep "
-                     f"their fresh initialisation (train them): {', '.join(fresh[:8])}"
-                     f"{' ...' if len(fresh) > 8 else ''}")
-        state = {**state, **{k: current[k] for k in fresh}}
-    return state, notes
+    missing = sorted(model_head - set(state))
+    if missing:
+        notes.append(f"{source} has no weights for {len(missing)} tensors of the {model.task} head; they keep "
+                     f"their fresh initialisation (train them): {', '.join(missing[:8])}"
+                     f"{' ...' if len(missing) > 8 else ''}")
+    return {**state, **{k: current[k] for k in resized + missing}}, notes
 
 
 def load_weights(model, path: str | Path, family, *, head_may_differ: bool = False) -> str:
