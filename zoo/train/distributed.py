@@ -8,9 +8,10 @@ writes files.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
-from typing import Literal
+from typing import Iterator, Literal
 
 import torch
 import torch.distributed as dist
@@ -85,6 +86,35 @@ def wrap(model: nn.Module, env: Dist, mode: Literal["ddp", "fsdp"]) -> nn.Module
         fully_shard(block)
     fully_shard(model)  # the rest (embeddings, head) as one group
     return model
+
+
+@contextlib.contextmanager
+def gathered_for_eval(model: nn.Module) -> Iterator[None]:
+    """FSDP2: every parameter gathered on every process while evaluating, then sharded again.
+
+    Forwards then run no collectives, so processes may run different numbers of them: an
+    empty last validation batch on one process, or `generate` (which calls the backbone
+    directly and stops at each batch's EOS). This is FSDP's usual way to evaluate and
+    generate (FSDP1's ``summon_full_params``); it costs one full copy of the weights per
+    process while evaluating. Without FSDP it does nothing.
+    """
+    from torch.distributed.fsdp import FSDPModule
+
+    groups = [m for m in model.modules() if isinstance(m, FSDPModule)]
+    if not groups:
+        yield
+        return
+    resharding = [m for m in groups if m is not model]  # as fully_shard left them: blocks reshard, the root keeps
+    for module in groups:
+        module.set_reshard_after_forward(False, recurse=False)
+        module.unshard()  # collective: every process, same order
+    try:
+        yield
+    finally:
+        for module in groups:
+            module.reshard()
+        for module in resharding:
+            module.set_reshard_after_forward(True, recurse=False)
 
 
 def unwrap(model: nn.Module) -> nn.Module:

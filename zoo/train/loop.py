@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from . import checkpoint
-from .distributed import Dist, all_reduce_sum, barrier, unwrap, wrap
+from .distributed import Dist, all_reduce_sum, barrier, gathered_for_eval, unwrap, wrap
 from .metrics import Pair
 from .optim import WarmupCosine, build_optimizer, build_scheduler
 from .plot import plot_metrics
@@ -224,18 +224,19 @@ class Trainer:
         cfg, env = self.config, self.env
         self.model.eval()
         sums: dict[str, list[float]] = {}
-        for indices in eval_batches(len(self.job.val_set), cfg.batch_size, rank=env.rank,
-                                    world_size=env.world_size, limit=cfg.eval_batches):
-            if not indices:
-                continue
-            collate = self.job.eval_collate or self.job.collate
-            batch = to_device(collate([self.job.val_set[i] for i in indices]), env.device)
-            with _autocast(cfg, env.device):
-                pairs = self.job.evaluate(self.model, batch)
-            for name, (value, count) in pairs.items():
-                acc = sums.setdefault(name, [0.0, 0.0])
-                acc[0] += float(value)
-                acc[1] += float(count)
+        with gathered_for_eval(self.model) if self.fsdp else contextlib.nullcontext():
+            for indices in eval_batches(len(self.job.val_set), cfg.batch_size, rank=env.rank,
+                                        world_size=env.world_size, limit=cfg.eval_batches):
+                if not indices:
+                    continue
+                collate = self.job.eval_collate or self.job.collate
+                batch = to_device(collate([self.job.val_set[i] for i in indices]), env.device)
+                with _autocast(cfg, env.device):
+                    pairs = self.job.evaluate(self.model, batch)
+                for name, (value, count) in pairs.items():
+                    acc = sums.setdefault(name, [0.0, 0.0])
+                    acc[0] += float(value)
+                    acc[1] += float(count)
         if env.distributed:
             import torch.distributed as dist
 
