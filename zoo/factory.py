@@ -1,6 +1,7 @@
 """``zoo.create`` and ``zoo.load``: card -> family builder -> backbone + task head -> weights."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -10,6 +11,7 @@ from registry import TaskInfo, resolve
 
 from .models.family import Family
 from .models.spec import build_spec
+from .nn.init import skip_init
 from .tasks.model import ZooModel
 from .weights.load import load_weights
 from .weights.saved import WEIGHTS_NAME, read_config
@@ -34,9 +36,14 @@ def check_task_fits(task: TaskInfo, modality: str, architecture: str, what: str)
 
 
 def build_model(family: Family, spec: Any, task: TaskInfo, *, card: str | None = None,
-                meta: Mapping[str, Any] | None = None) -> ZooModel:
-    """Compose the family's backbone with the task's head."""
-    backbone = family.build(spec)
+                meta: Mapping[str, Any] | None = None, init: bool = True) -> ZooModel:
+    """Compose the family's backbone with the task's head.
+
+    ``init=False`` skips the backbone's random initialisation, for a caller that loads every
+    backbone tensor strictly right after (the head, which a checkpoint may lack, is initialised).
+    """
+    with contextlib.nullcontext() if init else skip_init():
+        backbone = family.build(spec)
     check_task_fits(task, backbone.modality, backbone.architecture, f"the {family.name!r} family")
     head_factory = resolve(task.head) if isinstance(task.head, str) else task.head
     head = head_factory(backbone, spec)
@@ -72,7 +79,7 @@ def create(name: str, *, task: str | None = None, weights: str | os.PathLike | N
     task_info = registry.get_task(task or card.task)
     check_task_fits(task_info, card.modality, card.architecture, repr(name))
     spec = build_spec(family.spec, card.spec, overrides, where=f"model {name!r}")
-    model = build_model(family, spec, task_info, card=card.name, meta=card.meta)
+    model = build_model(family, spec, task_info, card=card.name, meta=card.meta, init=weights is None)
     if weights is not None:
         load_weights(model, weights, family, head_may_differ=pretrained)
     return model
@@ -85,6 +92,6 @@ def load(directory: str | os.PathLike) -> ZooModel:
     family = get_family(config["family"])
     spec = build_spec(family.spec, config["spec"], where=f"saved model {directory}")
     model = build_model(family, spec, registry.get_task(config["task"]), card=config.get("card"),
-                        meta=config.get("meta"))
+                        meta=config.get("meta"), init=False)  # every tensor is loaded strictly next
     load_strict(model, read_state_dict(directory / WEIGHTS_NAME), f"weights in {directory}")
     return model
