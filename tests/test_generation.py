@@ -229,3 +229,31 @@ def test_compiled_decode_equals_eager(name):
     frames = torch._dynamo.utils.counters["stats"]["unique_graphs"]
     assert torch.equal(model.generate(ids, attention_mask=mask, max_new_tokens=12, compile=True), eager)
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == frames  # nothing recompiled
+    beams = model.generate(ids, attention_mask=mask, max_new_tokens=12, num_beams=3)
+    assert torch.equal(model.generate(ids, attention_mask=mask, max_new_tokens=12, num_beams=3, compile=True), beams)
+
+
+# --- beam search (parity with transformers: tests/models/test_gpt2.py, test_t5.py) --------------
+
+def test_beam_search_options_are_checked():
+    model = tiny_decoder("gpt2")
+    ids = torch.tensor([[1, 2, 3]])
+    for options, message in [(dict(num_beams=0), "num_beams must be >= 1"),
+                             (dict(num_beams=2, do_sample=True), "beam search is deterministic"),
+                             (dict(num_beams=2, num_return_sequences=3), "num_return_sequences must be between 1 and"),
+                             (dict(num_return_sequences=2), r"between 1 and num_beams \(1\)")]:
+        with pytest.raises(ValueError, match=message):
+            model.generate(ids, max_new_tokens=4, **options)
+
+
+def test_beam_search_rows_are_independent():
+    """Each left-padded row's hypotheses are the ones it gets alone, unpadded."""
+    model = tiny_decoder("gpt2")
+    ids, mask = left_padded()
+    together = model.generate(ids, attention_mask=mask, max_new_tokens=10, num_beams=3, num_return_sequences=2)
+    for row in range(ids.shape[0]):
+        alone = model.generate(ids[row : row + 1, mask[row].bool()], max_new_tokens=10, num_beams=3,
+                               num_return_sequences=2)
+        real = mask[row].bool()
+        assert torch.equal(together[2 * row : 2 * row + 2][:, torch.cat([real, torch.ones(10, dtype=torch.bool)])],
+                           alone)

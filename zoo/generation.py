@@ -19,6 +19,8 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor
 
+from .beam_search import beam_search
+
 
 def _check_mask(attention_mask: Tensor | None, input_ids: Tensor) -> Tensor | None:
     if attention_mask is None:
@@ -57,9 +59,18 @@ def filter_logits(logits: Tensor, *, temperature: float = 1.0, top_k: int | None
     return logits
 
 
-def _validate(max_new_tokens: int, temperature: float, top_k: int | None, top_p: float | None) -> None:
+def _validate(max_new_tokens: int, temperature: float, top_k: int | None, top_p: float | None,
+              do_sample: bool, num_beams: int, num_return_sequences: int) -> None:
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    if num_beams < 1:
+        raise ValueError(f"num_beams must be >= 1 (1 = no beam search), got {num_beams}")
+    if num_beams > 1 and do_sample:
+        raise ValueError("beam search is deterministic here: use num_beams > 1 with do_sample=False, "
+                         "or do_sample=True with num_beams=1")
+    if not 1 <= num_return_sequences <= num_beams:
+        raise ValueError(f"num_return_sequences must be between 1 and num_beams ({num_beams}), "
+                         f"got {num_return_sequences}")
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0 (use do_sample=False for greedy), got {temperature}")
     if top_k is not None and top_k < 1:
@@ -107,6 +118,10 @@ def generate(
     pad_token_id: int | None = None,
     attention_mask: Tensor | None = None,
     generator: torch.Generator | None = None,
+    num_beams: int = 1,
+    length_penalty: float = 1.0,
+    early_stopping: bool = False,
+    num_return_sequences: int = 1,
     compile: bool = False,
 ) -> Tensor:
     """Generate up to ``max_new_tokens`` tokens after ``input_ids`` [B, T].
@@ -115,6 +130,10 @@ def generate(
     encode ``input_ids`` and return the decoder sequence [B, 1 + new], starting with the
     decoder start token. Rows that finished early are padded with ``pad_token_id``
     (default: the first EOS id); generation ends when every row has finished.
+
+    ``num_beams > 1`` runs beam search as transformers does (`zoo.beam_search`), scoring finished
+    hypotheses by ``sum log p / length ** length_penalty``; it returns the best
+    ``num_return_sequences`` per row, one after another ([B * num_return_sequences, ...]).
 
     ``compile=True`` runs the one-token decode steps through ``torch.compile`` (the prompt
     step stays eager). The first call compiles for a while (tens of seconds on a CPU); later
@@ -125,9 +144,13 @@ def generate(
     if backbone.architecture not in ("decoder", "encoder-decoder") or not hasattr(model.head, "vocab_size"):
         raise TypeError(f"generate needs a decoder with a language-model head; this is a {backbone.architecture} "
                         f"with task {model.task!r} (use causal-lm or seq2seq-lm)")
-    _validate(max_new_tokens, temperature, top_k, top_p)
+    _validate(max_new_tokens, temperature, top_k, top_p, do_sample, num_beams, num_return_sequences)
     if input_ids.dim() != 2 or input_ids.shape[1] == 0:
         raise ValueError(f"input_ids must be [batch, seq_len] with seq_len >= 1, got shape {list(input_ids.shape)}")
+    if num_beams > 1:  # each row becomes num_beams rows (an encoder-decoder's encoder still runs once per row)
+        expand = lambda t: None if t is None else t.repeat_interleave(num_beams, dim=0)  # noqa: E731
+        if backbone.architecture == "decoder":
+            input_ids, attention_mask = expand(input_ids), expand(attention_mask)
     eos_list = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id or [])
     _check_token_ids(eos_list, pad_token_id, model.head.vocab_size)
     pad = pad_token_id if pad_token_id is not None else (eos_list[0] if eos_list else 0)
@@ -154,6 +177,9 @@ def generate(
         mask = _check_mask(attention_mask, input_ids)
         mask = torch.ones_like(input_ids) if mask is None else mask
         memory = backbone.encode(input_ids, attention_mask=mask)
+        if num_beams > 1:
+            memory, mask = expand(memory), expand(mask)
+            batch = memory.shape[0]
         caches = backbone.make_caches(batch, 1 + max_new_tokens, context_len=memory.shape[1], dtype=dtype,
                                       device=device)
         start = 1
@@ -162,6 +188,17 @@ def generate(
         step = _encoder_decoder_step
         step_args = lambda ids, length: (backbone, model.head, ids, memory, mask, caches)  # noqa: E731
     decode_step = _compiled(step) if compile else step
+    if num_beams > 1:
+        def next_logits(ids: Tensor, length: int) -> Tensor:
+            return (decode_step if length > start else step)(*step_args(ids, length))  # the prompt step is eager
+
+        def reorder(index: Tensor) -> None:
+            for layer in caches:  # cross-attention caches are the same for every beam of a row
+                layer.self_attn.reorder(index)
+
+        return beam_search(next_logits, reorder, sequence, start, num_beams=num_beams, eos=eos_list,
+                           length_penalty=length_penalty, early_stopping=early_stopping,
+                           num_return_sequences=num_return_sequences)
 
     eos = torch.tensor(eos_list, dtype=sequence.dtype, device=device)
     finished = torch.zeros(batch, dtype=torch.bool, device=device)

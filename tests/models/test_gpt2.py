@@ -192,3 +192,41 @@ def test_cached_mask_of_wrong_shape_is_clear():
     backbone(torch.tensor([[1, 2, 3]]), caches=caches)
     with pytest.raises(ValueError, match=r"cover the 3 cached and 1 new tokens: shape \[1, 4\], got \[1, 1\]"):
         backbone(torch.tensor([[4]]), attention_mask=torch.ones(1, 1), caches=caches)
+
+
+@pytest.fixture(scope="module")
+def lively(tmp_path_factory):
+    """Like `tiny`, but its continuations vary: a random tied GPT-2 otherwise copies one token forever
+    (positions scaled up, the final norm's bias zeroed), so beams really diverge and some reach an EOS."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("gpt2-lively")
+    reference = perturbed(transformers.GPT2LMHeadModel(hf_config(**TINY)))
+    with torch.no_grad():
+        reference.transformer.ln_f.bias.zero_()
+        reference.transformer.wpe.weight.mul_(20.0)
+    reference.save_pretrained(path)
+    return reference, zoo.create("gpt2", weights=path, **OURS_TINY).eval()
+
+
+@pytest.mark.parametrize("options", [
+    dict(num_beams=4, length_penalty=0.0),  # short hypotheses win
+    dict(num_beams=4),  # length_penalty=1.0: a longer one wins row 0
+    dict(num_beams=3, num_return_sequences=3, length_penalty=0.6),
+    dict(num_beams=4, early_stopping=True, length_penalty=1.4),
+])
+def test_beam_search_matches_transformers(lively, options):
+    """Beam search, left-padded batch: the same hypotheses as transformers' generate(num_beams=...). The EOS is
+    a token the search produces early, so hypotheses finish at different lengths, the length penalty decides
+    between them, and the search stops before max_new_tokens once no running beam can win."""
+    reference, ours = lively
+    ids, mask = left_padded(1000)
+    free = ours.generate(ids, attention_mask=mask, max_new_tokens=30, num_beams=4)
+    assert not torch.equal(free, ours.generate(ids, attention_mask=mask, max_new_tokens=30))  # not greedy's
+    eos = int(free[0, 12 + 2])
+    with torch.no_grad():
+        expected = reference.generate(ids, attention_mask=mask, max_new_tokens=30, do_sample=False, eos_token_id=eos,
+                                      pad_token_id=7, **options)
+    got = ours.generate(ids, attention_mask=mask, max_new_tokens=30, eos_token_id=eos, pad_token_id=7, **options)
+    assert got.shape == expected.shape and got.shape[0] == 3 * options.get("num_return_sequences", 1)
+    assert torch.equal(got, expected)
+    assert got.shape[1] < 12 + 30 and (got[:, 12:] == eos).any(dim=1).all()  # stopped early; all ended at EOS

@@ -263,3 +263,14 @@ def test_grad_checkpointing_gives_same_gradients():
 
     plain, checkpointed = gradients(False), gradients(True)
     assert all(torch.allclose(plain[name], checkpointed[name], atol=1e-6) for name in plain)
+
+
+@pytest.mark.parametrize("options", [dict(num_beams=4), dict(num_beams=3, num_return_sequences=2, length_penalty=2.0)])
+def test_beam_search_matches_transformers(options, tmp_path):
+    reference, ours = build("tiny", tmp_path, lively=True)
+    ids, mask = left_padded()
+    with torch.no_grad():
+        expected = reference.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=16,
+                                      **options)
+    got = ours.generate(ids, attention_mask=mask, max_new_tokens=16, eos_token_id=1, pad_token_id=0, **options)
+    assert torch.equal(got, expected)
