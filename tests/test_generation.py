@@ -241,7 +241,7 @@ def test_beam_search_options_are_checked():
     for options, message in [(dict(num_beams=0), "num_beams must be >= 1"),
                              (dict(num_beams=2, do_sample=True), "beam search is deterministic"),
                              (dict(num_beams=2, num_return_sequences=3), "num_return_sequences must be between 1 and"),
-                             (dict(num_return_sequences=2), r"between 1 and num_beams \(1\)")]:
+                             (dict(num_return_sequences=0), r"between 1 and num_beams \(1\)")]:
         with pytest.raises(ValueError, match=message):
             model.generate(ids, max_new_tokens=4, **options)
 
@@ -257,3 +257,15 @@ def test_beam_search_rows_are_independent():
         real = mask[row].bool()
         assert torch.equal(together[2 * row : 2 * row + 2][:, torch.cat([real, torch.ones(10, dtype=torch.bool)])],
                            alone)
+
+
+def test_several_samples_per_row():
+    model = tiny_decoder("gpt2")
+    ids, mask = left_padded()
+    out = model.generate(ids, attention_mask=mask, max_new_tokens=10, do_sample=True, num_return_sequences=4,
+                         generator=torch.Generator().manual_seed(0))
+    assert out.shape == (12, 8 + 10)
+    assert torch.equal(out[:, :8], ids.repeat_interleave(4, dim=0))  # each prompt, 4 times in a row
+    assert len({tuple(r) for r in out[:4, 8:].tolist()}) > 1  # independent draws
+    with pytest.raises(ValueError, match="greedy decoding returns one sequence per row"):
+        model.generate(ids, max_new_tokens=4, num_return_sequences=2)

@@ -68,9 +68,12 @@ def _validate(max_new_tokens: int, temperature: float, top_k: int | None, top_p:
     if num_beams > 1 and do_sample:
         raise ValueError("beam search is deterministic here: use num_beams > 1 with do_sample=False, "
                          "or do_sample=True with num_beams=1")
-    if not 1 <= num_return_sequences <= num_beams:
+    if num_return_sequences < 1 or (num_beams > 1 and num_return_sequences > num_beams):
         raise ValueError(f"num_return_sequences must be between 1 and num_beams ({num_beams}), "
                          f"got {num_return_sequences}")
+    if num_beams == 1 and num_return_sequences > 1 and not do_sample:
+        raise ValueError("greedy decoding returns one sequence per row; num_return_sequences > 1 needs "
+                         "do_sample=True (independent samples) or num_beams >= num_return_sequences")
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0 (use do_sample=False for greedy), got {temperature}")
     if top_k is not None and top_k < 1:
@@ -134,6 +137,7 @@ def generate(
     ``num_beams > 1`` runs beam search as transformers does (`zoo.beam_search`), scoring finished
     hypotheses by ``sum log p / length ** length_penalty``; it returns the best
     ``num_return_sequences`` per row, one after another ([B * num_return_sequences, ...]).
+    With ``do_sample=True``, ``num_return_sequences`` draws that many independent samples per row.
 
     ``compile=True`` runs the one-token decode steps through ``torch.compile`` (the prompt
     step stays eager). The first call compiles for a while (tens of seconds on a CPU); later
@@ -147,8 +151,9 @@ def generate(
     _validate(max_new_tokens, temperature, top_k, top_p, do_sample, num_beams, num_return_sequences)
     if input_ids.dim() != 2 or input_ids.shape[1] == 0:
         raise ValueError(f"input_ids must be [batch, seq_len] with seq_len >= 1, got shape {list(input_ids.shape)}")
-    if num_beams > 1:  # each row becomes num_beams rows (an encoder-decoder's encoder still runs once per row)
-        expand = lambda t: None if t is None else t.repeat_interleave(num_beams, dim=0)  # noqa: E731
+    copies = num_beams if num_beams > 1 else num_return_sequences  # rows per prompt: beams, or samples
+    if copies > 1:  # each row becomes `copies` rows (an encoder-decoder's encoder still runs once per row)
+        expand = lambda t: None if t is None else t.repeat_interleave(copies, dim=0)  # noqa: E731
         if backbone.architecture == "decoder":
             input_ids, attention_mask = expand(input_ids), expand(attention_mask)
     eos_list = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id or [])
@@ -177,7 +182,7 @@ def generate(
         mask = _check_mask(attention_mask, input_ids)
         mask = torch.ones_like(input_ids) if mask is None else mask
         memory = backbone.encode(input_ids, attention_mask=mask)
-        if num_beams > 1:
+        if copies > 1:
             memory, mask = expand(memory), expand(mask)
             batch = memory.shape[0]
         caches = backbone.make_caches(batch, 1 + max_new_tokens, context_len=memory.shape[1], dtype=dtype,
