@@ -230,3 +230,15 @@ def test_beam_search_matches_transformers(lively, options):
     assert got.shape == expected.shape and got.shape[0] == 3 * options.get("num_return_sequences", 1)
     assert torch.equal(got, expected)
     assert got.shape[1] < 12 + 30 and (got[:, 12:] == eos).any(dim=1).all()  # stopped early; all ended at EOS
+
+
+def test_beam_search_early_stopping_rows_finish_separately(lively):
+    """early_stopping=True: a row whose beams have all finished takes no new hypotheses while other rows run on."""
+    reference, ours = lively
+    ids, mask = left_padded(1000)
+    eos = int(ours.generate(ids, attention_mask=mask, max_new_tokens=30, num_beams=4)[1, 12])
+    options = dict(max_new_tokens=30, eos_token_id=eos, pad_token_id=7, num_beams=4, length_penalty=2.0,
+                   early_stopping=True)
+    with torch.no_grad():
+        expected = reference.generate(ids, attention_mask=mask, do_sample=False, **options)
+    assert torch.equal(ours.generate(ids, attention_mask=mask, **options), expected)
