@@ -269,3 +269,20 @@ def test_several_samples_per_row():
     assert len({tuple(r) for r in out[:4, 8:].tolist()}) > 1  # independent draws
     with pytest.raises(ValueError, match="greedy decoding returns one sequence per row"):
         model.generate(ids, max_new_tokens=4, num_return_sequences=2)
+
+
+def test_token_rules_are_checked_and_do_what_they_say():
+    model = tiny_decoder("gpt2")
+    ids = torch.tensor([[5, 6, 7, 5, 6]])
+    for options, message in [(dict(repetition_penalty=0.0), "repetition_penalty must be > 0"),
+                             (dict(no_repeat_ngram_size=-1), "no_repeat_ngram_size must be >= 0"),
+                             (dict(min_new_tokens=-2), "min_new_tokens must be >= 0")]:
+        with pytest.raises(ValueError, match=message):
+            model.generate(ids, max_new_tokens=4, **options)
+    out = model.generate(ids, max_new_tokens=12, no_repeat_ngram_size=2)[0].tolist()
+    pairs = list(zip(out, out[1:]))
+    assert all(pairs[i] not in pairs[:i] for i in range(4, len(pairs)))  # no generated token repeats a bigram
+    free = model.generate(ids, max_new_tokens=12)
+    eos = int(free[0, 5])  # the first token it would generate
+    late = model.generate(ids, max_new_tokens=12, eos_token_id=eos, min_new_tokens=4)
+    assert eos not in late[0, 5:9].tolist()

@@ -37,11 +37,13 @@ def beam_search(
     length_penalty: float,
     early_stopping: bool,
     num_return_sequences: int,
+    rules: Callable[[Tensor, Tensor], Tensor] | None = None,
 ) -> Tensor:
     """Search over ``sequence`` [B*K, start + new] (rows repeated K times, the prompt filled, pad after).
 
     ``next_logits(feed [B*K, T], length)`` runs the model on the tokens not yet fed and returns
     next-token logits [B*K, V]; ``reorder(index [B*K])`` makes cache row i hold row index[i].
+    ``rules(history [B*K, length], log_probs)`` adjusts the scores first (`zoo.token_rules`).
     Returns the best ``num_return_sequences`` hypotheses per row, [B*R, start + generated].
     """
     rows, max_length = sequence.shape
@@ -61,6 +63,8 @@ def beam_search(
     feed, length = sequence[:, :start], start
     while True:
         log_probs = torch.log_softmax(next_logits(feed, length), dim=-1)  # [B*K, V]
+        if rules is not None:
+            log_probs = rules(running.view(rows, max_length)[:, :length], log_probs)
         vocab = log_probs.shape[-1]
         totals = (log_probs.view(batch, k, vocab) + running_scores[:, :, None]).view(batch, k * vocab)
         cand_scores, cand_index = torch.topk(totals, keep)  # [B, keep]

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from .beam_search import beam_search
+from .token_rules import check_rules, token_rules
 
 
 def _check_mask(attention_mask: Tensor | None, input_ids: Tensor) -> Tensor | None:
@@ -125,6 +126,9 @@ def generate(
     length_penalty: float = 1.0,
     early_stopping: bool = False,
     num_return_sequences: int = 1,
+    repetition_penalty: float = 1.0,
+    no_repeat_ngram_size: int = 0,
+    min_new_tokens: int = 0,
     compile: bool = False,
 ) -> Tensor:
     """Generate up to ``max_new_tokens`` tokens after ``input_ids`` [B, T].
@@ -139,6 +143,9 @@ def generate(
     ``num_return_sequences`` per row, one after another ([B * num_return_sequences, ...]).
     With ``do_sample=True``, ``num_return_sequences`` draws that many independent samples per row.
 
+    ``repetition_penalty``, ``no_repeat_ngram_size`` and ``min_new_tokens`` adjust the scores
+    before each choice, as transformers' logits processors do (`zoo.token_rules`).
+
     ``compile=True`` runs the one-token decode steps through ``torch.compile`` (the prompt
     step stays eager). The first call compiles for a while (tens of seconds on a CPU); later
     calls with the same model reuse it. It pays off where per-step overhead dominates: small
@@ -149,6 +156,7 @@ def generate(
         raise TypeError(f"generate needs a decoder with a language-model head; this is a {backbone.architecture} "
                         f"with task {model.task!r} (use causal-lm or seq2seq-lm)")
     _validate(max_new_tokens, temperature, top_k, top_p, do_sample, num_beams, num_return_sequences)
+    check_rules(repetition_penalty, no_repeat_ngram_size, min_new_tokens)
     if input_ids.dim() != 2 or input_ids.shape[1] == 0:
         raise ValueError(f"input_ids must be [batch, seq_len] with seq_len >= 1, got shape {list(input_ids.shape)}")
     copies = num_beams if num_beams > 1 else num_return_sequences  # rows per prompt: beams, or samples
@@ -193,6 +201,11 @@ def generate(
         step = _encoder_decoder_step
         step_args = lambda ids, length: (backbone, model.head, ids, memory, mask, caches)  # noqa: E731
     decode_step = _compiled(step) if compile else step
+    padding = None  # left-padding lengths of decoder prompts: not part of the history repeats count in
+    if backbone.architecture == "decoder" and mask is not None:
+        padding = (mask != 0).int().argmax(dim=1)
+    rules = token_rules(repetition_penalty=repetition_penalty, no_repeat_ngram_size=no_repeat_ngram_size,
+                        min_new_tokens=min_new_tokens, eos=eos_list, start=start, prompt_padding=padding)
     if num_beams > 1:
         def next_logits(ids: Tensor, length: int) -> Tensor:
             return (decode_step if length > start else step)(*step_args(ids, length))  # the prompt step is eager
@@ -203,13 +216,15 @@ def generate(
 
         return beam_search(next_logits, reorder, sequence, start, num_beams=num_beams, eos=eos_list,
                            length_penalty=length_penalty, early_stopping=early_stopping,
-                           num_return_sequences=num_return_sequences)
+                           num_return_sequences=num_return_sequences, rules=rules)
 
     eos = torch.tensor(eos_list, dtype=sequence.dtype, device=device)
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     feed, length = sequence[:, :start], start
     for i in range(max_new_tokens):
         logits = (decode_step if i > 0 else step)(*step_args(feed, length))  # [B, V]; the prompt step is eager
+        if rules is not None:
+            logits = rules(sequence[:, :length], logits)
         if do_sample:
             probs = filter_logits(logits, temperature=temperature, top_k=top_k, top_p=top_p).softmax(dim=-1)
             next_ids = torch.multinomial(probs, 1, generator=generator)[:, 0]  # [B]

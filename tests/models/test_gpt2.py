@@ -242,3 +242,27 @@ def test_beam_search_early_stopping_rows_finish_separately(lively):
     with torch.no_grad():
         expected = reference.generate(ids, attention_mask=mask, do_sample=False, **options)
     assert torch.equal(ours.generate(ids, attention_mask=mask, **options), expected)
+
+
+@pytest.mark.parametrize("num_beams", [1, 3])
+@pytest.mark.parametrize("options, with_eos", [
+    (dict(repetition_penalty=1.5), True),
+    (dict(min_new_tokens=8), True),
+    (dict(no_repeat_ngram_size=2), False),
+    (dict(repetition_penalty=1.3, no_repeat_ngram_size=3, min_new_tokens=5), True),
+])
+def test_token_rules_match_transformers(lively, options, with_eos, num_beams):
+    """repetition_penalty, no_repeat_ngram_size and min_new_tokens give transformers' tokens (greedy and beam
+    search, left-padded prompts), and each changes the result in at least one of the two searches."""
+    reference, ours = lively
+    ids, mask = left_padded(1000)
+    common = dict(max_new_tokens=24, pad_token_id=7, num_beams=num_beams)
+    if with_eos:
+        common["eos_token_id"] = int(ours.generate(ids, attention_mask=mask, max_new_tokens=30, num_beams=4)[0, 12 + 2])
+    with torch.no_grad():
+        expected = reference.generate(ids, attention_mask=mask, do_sample=False, **common, **options)
+    got = ours.generate(ids, attention_mask=mask, **common, **options)
+    assert got.shape == expected.shape and torch.equal(got, expected)
+    plain = ours.generate(ids, attention_mask=mask, **common)
+    if num_beams == 1 or "repetition_penalty" in options or "min_new_tokens" in options:
+        assert got.shape != plain.shape or not torch.equal(got, plain)  # the rule mattered here

@@ -274,3 +274,19 @@ def test_beam_search_matches_transformers(options, tmp_path):
                                       **options)
     got = ours.generate(ids, attention_mask=mask, max_new_tokens=16, eos_token_id=1, pad_token_id=0, **options)
     assert torch.equal(got, expected)
+
+
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_token_rules_match_transformers(num_beams, tmp_path):
+    """An encoder-decoder's history is its decoder sequence (start token included)."""
+    reference, ours = build("tiny", tmp_path, lively=True)
+    ids, mask = left_padded()
+    options = dict(max_new_tokens=16, num_beams=num_beams, repetition_penalty=1.4, no_repeat_ngram_size=2,
+                   min_new_tokens=6)
+    with torch.no_grad():
+        expected = reference.generate(input_ids=ids, attention_mask=mask, do_sample=False, **options)
+    got = ours.generate(ids, attention_mask=mask, eos_token_id=1, pad_token_id=0, **options)
+    assert torch.equal(got, expected)
+    plain = ours.generate(ids, attention_mask=mask, eos_token_id=1, pad_token_id=0, max_new_tokens=16,
+                          num_beams=num_beams)
+    assert not torch.equal(got, plain)
