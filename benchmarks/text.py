@@ -32,6 +32,10 @@ machine (the load average, and on Linux the CPUs other processes kept busy just 
 printed at the start and the end); on a shared CPU box, ``--threads 1 --clock cpu`` counts
 only this process's CPU time and is steadier.
 
+``--beams K`` runs both generation benchmarks with beam search (``num_beams=K`` on both sides;
+tokens/s still counts the new tokens of the returned sequence). The targets stay those of
+greedy decoding.
+
 ``--compile zoo`` generates with ``compile=True`` on our side (the decode step through
 ``torch.compile``; the untimed parity call compiles it) against HF's default ``generate``;
 ``--compile both`` also gives HF its own compiled path (a static cache, with the forward
@@ -44,6 +48,7 @@ Run (defaults: all three, fp32 on CPU, 10 rounds; about 3.5 minutes on 2 idle CP
     python benchmarks/text.py --threads 1 --clock cpu          # shared machine
     python benchmarks/text.py --device cuda --dtype bfloat16 --rounds 20 --iters 5
     python benchmarks/text.py --only gpt2 t5 --compile both    # compiled decode steps on both sides
+    python benchmarks/text.py --only gpt2 t5 --beams 4         # beam search on both sides
 """
 from __future__ import annotations
 
@@ -85,10 +90,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              + ", ".join(f"{name} {n}" for name, n in DEFAULT_ITERS.items()) + ")")
     parser.add_argument("--compile", choices=("none", "zoo", "both"), default="none",
                         help="compile the generation decode steps: ours only, or ours and HF's (static cache)")
+    parser.add_argument("--beams", type=int, default=1, help="num_beams of both generation benchmarks (1: greedy)")
     parser.add_argument("--warmup", type=int, default=0,
                         help="untimed calls per model before timing, besides the parity check's one")
     args = parser.parse_args(argv)
-    check_run_options(parser, args, ("rounds", "iters"))
+    check_run_options(parser, args, ("rounds", "iters", "beams"))
     args.only = [name for name in BENCHMARKS if name in args.only]  # table order, no repeats
     return args
 
@@ -191,7 +197,11 @@ def hf_compiled(reference: transformers.PreTrainedModel) -> str:
     return "; HF forward compiled" if hasattr(reference, "_compiled_call") else ""
 
 
-def gpt2_case(device: torch.device, dtype: torch.dtype, compile: str) -> Case:
+def search(beams: int) -> str:
+    return "generate" if beams == 1 else f"beam {beams}"
+
+
+def gpt2_case(device: torch.device, dtype: torch.dtype, compile: str, beams: int) -> Case:
     config = transformers.GPT2Config(bos_token_id=None, eos_token_id=None, pad_token_id=PAD_TOKEN_ID)
     # sharper attention, stronger branches; a perturbed final-norm bias would pick one token whatever the input
     reference = perturbed(transformers.GPT2LMHeadModel(config), keep=("transformer.ln_f.",),
@@ -202,16 +212,18 @@ def gpt2_case(device: torch.device, dtype: torch.dtype, compile: str) -> Case:
     prompt = torch.randint(0, config.vocab_size, (1, GPT2_PROMPT), device=device)
     mask = torch.ones_like(prompt)  # what a tokenizer returns; both take their unpadded fast path
     calls = {"zoo": inference(lambda: ours.generate(prompt, attention_mask=mask, max_new_tokens=GPT2_NEW,
-                                                    pad_token_id=PAD_TOKEN_ID, compile=compile != "none")),
+                                                    pad_token_id=PAD_TOKEN_ID, compile=compile != "none",
+                                                    num_beams=beams)),
              "hf": inference(lambda: reference.generate(prompt, attention_mask=mask, do_sample=False,
-                                                        max_new_tokens=GPT2_NEW, pad_token_id=PAD_TOKEN_ID))}
+                                                        max_new_tokens=GPT2_NEW, pad_token_id=PAD_TOKEN_ID,
+                                                        num_beams=beams))}
     parity, ok = compare_tokens(calls["zoo"](), calls["hf"](), GPT2_PROMPT, dtype)
     attn = reference.config._attn_implementation
-    return Case("gpt2 generate", f"1x{GPT2_PROMPT}+{GPT2_NEW}", GPT2_NEW, calls,
+    return Case(f"gpt2 {search(beams)}", f"1x{GPT2_PROMPT}+{GPT2_NEW}", GPT2_NEW, calls,
                 f"{parity} (HF attention: {attn}{hf_compiled(reference)})", ok)
 
 
-def t5_case(device: torch.device, dtype: torch.dtype, compile: str) -> Case:
+def t5_case(device: torch.device, dtype: torch.dtype, compile: str, beams: int) -> Case:
     config = transformers.T5Config(decoder_start_token_id=PAD_TOKEN_ID)  # the defaults are t5-small
     # stronger residual branches, sharper attention and position biases (as tests/models/test_t5.py does)
     reference = perturbed(transformers.T5ForConditionalGeneration(config),
@@ -223,12 +235,14 @@ def t5_case(device: torch.device, dtype: torch.dtype, compile: str) -> Case:
     source = torch.randint(2, config.vocab_size, (1, T5_SOURCE), device=device)  # 0 pad and 1 EOS left out
     mask = torch.ones_like(source)
     calls = {"zoo": inference(lambda: ours.generate(source, attention_mask=mask, max_new_tokens=T5_NEW,
-                                                    pad_token_id=PAD_TOKEN_ID, compile=compile != "none")),
+                                                    pad_token_id=PAD_TOKEN_ID, compile=compile != "none",
+                                                    num_beams=beams)),
              "hf": inference(lambda: reference.generate(input_ids=source, attention_mask=mask, do_sample=False,
-                                                        max_new_tokens=T5_NEW, pad_token_id=PAD_TOKEN_ID))}
+                                                        max_new_tokens=T5_NEW, pad_token_id=PAD_TOKEN_ID,
+                                                        num_beams=beams))}
     parity, ok = compare_tokens(calls["zoo"](), calls["hf"](), 1, dtype)  # both start with the start token
     attn = reference.config._attn_implementation
-    return Case("t5 generate", f"1x{T5_SOURCE}->{T5_NEW}", T5_NEW, calls,
+    return Case(f"t5 {search(beams)}", f"1x{T5_SOURCE}->{T5_NEW}", T5_NEW, calls,
                 f"{parity} (HF attention: {attn}{hf_compiled(reference)})", ok)
 
 
@@ -288,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     failed: list[str] = []
     for name in args.only:
         torch.manual_seed(args.seed)
-        case = CASES[name](device, dtype, args.compile)
+        case = CASES[name](device, dtype, args.compile) if name == "bert" else \
+            CASES[name](device, dtype, args.compile, args.beams)
         print(f"{name} parity: {case.parity}")
         if not case.comparable:
             failed.append(name)
