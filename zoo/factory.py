@@ -93,5 +93,5 @@ def load(directory: str | os.PathLike) -> ZooModel:
     spec = build_spec(family.spec, config["spec"], where=f"saved model {directory}")
     model = build_model(family, spec, registry.get_task(config["task"]), card=config.get("card"),
                         meta=config.get("meta"), init=False)  # every tensor is loaded strictly next
-    load_strict(model, read_state_dict(directory / WEIGHTS_NAME), f"weights in {directory}")
+    load_strict(model, read_state_dict(directory / WEIGHTS_NAME), f"weights in {directory}", consume=True)
     return model

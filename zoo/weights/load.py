@@ -107,7 +107,7 @@ def load_weights(model, path: str | Path, family, *, head_may_differ: bool = Fal
     state, source, config = read_weights(path)
     state, layout = to_zoo_layout(state, family, model.spec, source, config)
     state, notes = _settle_head(model, state, source, head_may_differ)
-    load_strict(model, state, source)
+    load_strict(model, state, source, consume=True)  # frees each checkpoint tensor once copied
     for note in notes:
         warnings.warn(note, stacklevel=3)
     return layout

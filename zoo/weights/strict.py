@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+import torch
 from torch import Tensor, nn
 
 from .errors import WeightsError
@@ -29,15 +30,23 @@ def tied_aliases(model: nn.Module) -> dict[str, str]:
     return aliases
 
 
-def load_strict(model: nn.Module, state: Mapping[str, Tensor], source: str = "weights") -> None:
+def load_strict(model: nn.Module, state: Mapping[str, Tensor], source: str = "weights", *,
+                consume: bool = False) -> None:
     """Copy ``state`` into ``model`` only if names and shapes match exactly.
 
     Tied parameters may appear under either name (or both). On any mismatch, raises a
     `WeightsError` listing missing, unexpected and wrongly shaped keys; nothing is copied.
+    ``consume=True`` (``state`` a dict the caller is done with) removes each tensor from it once
+    copied, so a checkpoint and a model built without initialisation (`skip_init`, whose
+    untouched memory is not yet resident) never both occupy memory in full: the peak stays
+    near one model's size instead of two.
     """
-    expected = model.state_dict()
+    expected = model.state_dict(keep_vars=True)
     aliases = tied_aliases(model)
-    state = dict(state)
+    if not consume:
+        state = dict(state)
+    elif not isinstance(state, dict):
+        raise TypeError(f"consume=True needs a dict to empty, got {type(state).__name__}")
     for alias, original in aliases.items():
         if alias in state and original not in state:
             state[original] = state[alias]
@@ -60,4 +69,6 @@ def load_strict(model: nn.Module, state: Mapping[str, Tensor], source: str = "we
                 parts.append("  To fine-tune with another number of classes, load with the checkpoint's "
                              "num_classes, then call model.reset_classifier(n).")
         raise WeightsError("\n".join(parts))
-    model.load_state_dict(state, strict=False)  # aliases were folded in; everything else matched above
+    with torch.no_grad():  # aliases were folded in; every name and shape matched above
+        for name in [k for k in expected if k not in aliases]:
+            expected[name].copy_(state.pop(name))
