@@ -206,10 +206,12 @@ def generate(
         padding = (mask != 0).int().argmax(dim=1)
     rules = token_rules(repetition_penalty=repetition_penalty, no_repeat_ngram_size=no_repeat_ngram_size,
                         min_new_tokens=min_new_tokens, eos=eos_list, start=start, prompt_padding=padding)
-    if num_beams > 1:
-        def next_logits(ids: Tensor, length: int) -> Tensor:
-            return (decode_step if length > start else step)(*step_args(ids, length))  # the prompt step is eager
 
+    def next_logits(ids: Tensor, length: int) -> Tensor:
+        """Logits [B, V] after feeding ``ids``; ``length`` counts them too. The prompt step is eager."""
+        return (decode_step if length > start else step)(*step_args(ids, length))
+
+    if num_beams > 1:
         def reorder(index: Tensor) -> None:
             for layer in caches:  # cross-attention caches are the same for every beam of a row
                 layer.self_attn.reorder(index)
@@ -221,8 +223,8 @@ def generate(
     eos = torch.tensor(eos_list, dtype=sequence.dtype, device=device)
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     feed, length = sequence[:, :start], start
-    for i in range(max_new_tokens):
-        logits = (decode_step if i > 0 else step)(*step_args(feed, length))  # [B, V]; the prompt step is eager
+    for _ in range(max_new_tokens):
+        logits = next_logits(feed, length)  # [B, V]
         if rules is not None:
             logits = rules(sequence[:, :length], logits)
         if do_sample:
