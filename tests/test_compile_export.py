@@ -12,10 +12,11 @@ import pytest
 import torch
 from torch.export import Dim
 
-import registry
 import zoo
 from zoo.factory import get_family
 from zoo.models.spec import build_spec
+
+from registry_helpers import smoke, tasks_for
 
 
 def _smoke_groups() -> dict[str, list[str]]:
@@ -32,19 +33,13 @@ def _smoke_groups() -> dict[str, list[str]]:
 GROUPS = _smoke_groups()
 
 
-def _fitting_tasks(name: str) -> list[str]:
-    card = zoo.info(name)
-    return [t for t in zoo.list_tasks() if registry.get_task(t).fits(card["modality"], card["architecture"])]
-
-
-EXPORT_CASES = [(name, task) for name in GROUPS for task in _fitting_tasks(name)]
+EXPORT_CASES = [(name, task) for name in GROUPS for task in tasks_for(name)]
 
 
 def traceable(name: str, task: str | None = None, batch_size: int = 3):
     """(eval model, args, kwargs) on inputs without data-dependent preprocessing."""
-    family = get_family(zoo.info(name)["family"])
-    model = zoo.create(name, task=task, **family.smoke_overrides).eval()
-    args, kwargs = family.example_inputs(model.spec, batch_size)
+    model, args, kwargs = smoke(name, task, batch_size)
+    model.eval()
     if zoo.info(name)["modality"] == "audio":
         spectrogram = model.backbone.frontend(args[0])  # [B, n_mels, frames]
         frames = spectrogram.shape[-1]

@@ -4,23 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-import registry
 import zoo
-from zoo.factory import get_family
+from registry_helpers import smoke, tasks_for
 
 MODELS = zoo.list_models()
-
-
-def smoke(name: str, task: str | None = None, **extra):
-    family = get_family(zoo.info(name)["family"])
-    model = zoo.create(name, task=task, **{**family.smoke_overrides, **extra})
-    args, kwargs = family.example_inputs(model.spec, 2)
-    return model, args, kwargs
-
-
-def tasks_for(name: str) -> list[str]:
-    card = zoo.info(name)
-    return [t for t in zoo.list_tasks() if registry.get_task(t).fits(card["modality"], card["architecture"])]
 
 
 @pytest.mark.parametrize("name", MODELS)
