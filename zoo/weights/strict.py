@@ -11,10 +11,16 @@ from .errors import WeightsError
 _SHOW = 20
 
 
-def _listing(title: str, items: list[str]) -> str:
+def listing(title: str, items: list[str]) -> str:
     shown = "\n    ".join(items[:_SHOW])
     more = f"\n    ... and {len(items) - _SHOW} more" if len(items) > _SHOW else ""
     return f"  {title} ({len(items)}):\n    {shown}{more}"
+
+
+def dtype_fits(given: torch.dtype, wanted: torch.dtype) -> bool:
+    """Whether a checkpoint tensor of dtype ``given`` may load into a model tensor of dtype ``wanted``:
+    the same dtype, or floating point into floating point (cast, as fp16 weights load into fp32)."""
+    return given == wanted or (given.is_floating_point and wanted.is_floating_point)
 
 
 def tied_aliases(model: nn.Module) -> dict[str, str]:
@@ -32,10 +38,15 @@ def tied_aliases(model: nn.Module) -> dict[str, str]:
 
 def load_strict(model: nn.Module, state: Mapping[str, Tensor], source: str = "weights", *,
                 consume: bool = False) -> None:
-    """Copy ``state`` into ``model`` only if names and shapes match exactly.
+    """Copy ``state`` into ``model`` only if names, shapes and dtypes match.
 
-    Tied parameters may appear under either name (or both). On any mismatch, raises a
-    `WeightsError` listing missing, unexpected and wrongly shaped keys; nothing is copied.
+    Tied parameters may appear under either name (or both). Dtypes must be equal, with one
+    exception: a floating-point tensor loads into a floating-point parameter of another width
+    and is cast (fp16/bf16 checkpoints into an fp32 model, which is how published half-precision
+    weights load). Integers, booleans and complex numbers never change kind: an int64 tensor
+    into a float parameter, or a float into an integer buffer, is an error, as is an int32
+    tensor into an int64 buffer. On any mismatch, raises a `WeightsError` listing missing,
+    unexpected, wrongly shaped and wrongly typed keys; nothing is copied.
     ``consume=True`` (``state`` a dict the caller is done with) removes each tensor from it once
     copied, so a checkpoint and a model built without initialisation (`skip_init`, whose
     untouched memory is not yet resident) never both occupy memory in full: the peak stays
@@ -57,18 +68,24 @@ def load_strict(model: nn.Module, state: Mapping[str, Tensor], source: str = "we
         f"{k}: weights {list(state[k].shape)}, model {list(expected[k].shape)}"
         for k in state if k in expected and state[k].shape != expected[k].shape
     ]
-    if missing or unexpected or wrong_shape:
+    wrong_dtype = [f"{k}: weights {state[k].dtype}, model {expected[k].dtype}"
+                   for k in state if k in expected and not dtype_fits(state[k].dtype, expected[k].dtype)]
+    if missing or unexpected or wrong_shape or wrong_dtype:
         parts = [f"{source} do not fit the model; nothing was loaded."]
         if missing:
-            parts.append(_listing("missing from the weights", missing))
+            parts.append(listing("missing from the weights", missing))
         if unexpected:
-            parts.append(_listing("unexpected in the weights", unexpected))
+            parts.append(listing("unexpected in the weights", unexpected))
         if wrong_shape:
-            parts.append(_listing("wrong shape", wrong_shape))
+            parts.append(listing("wrong shape", wrong_shape))
             if any(k.startswith("head.") for k in state if k in expected and state[k].shape != expected[k].shape):
                 parts.append("  To fine-tune with another number of classes, load with the checkpoint's "
                              "num_classes, then call model.reset_classifier(n).")
+        if wrong_dtype:
+            parts.append(listing("wrong dtype", wrong_dtype))
+            parts.append("  A dtype must match the model's; only floating point loads into floating point "
+                         "of another width (cast).")
         raise WeightsError("\n".join(parts))
-    with torch.no_grad():  # aliases were folded in; every name and shape matched above
+    with torch.no_grad():  # aliases were folded in; every name, shape and dtype matched above
         for name in [k for k in expected if k not in aliases]:
             expected[name].copy_(state.pop(name))
