@@ -1,15 +1,31 @@
-"""Weights that never silently change (issue 10): dtypes never change kind when loading."""
+"""Weights that never silently change or escape their directory (issue 10).
+
+Shard indexes stay inside the model directory and match their shards; dtypes never change kind
+when loading; unreadable files and malformed config.json files are clear errors in our own
+words (never torch's advice to turn weights_only off).
+"""
 from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import struct
+from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
+from transformers import GPT2Config, GPT2LMHeadModel
 
 import zoo
+from zoo.factory import get_family
 from zoo.weights.errors import WeightsError
+from zoo.weights.huggingface import read_hf_directory
+from zoo.weights.load import load_weights
 from zoo.weights.strict import load_strict
 
 VIT = dict(img_size=32, depth=2)
+GPT2_TINY = dict(vocab_size=97, max_positions=32, dim=32, depth=2, num_heads=2)
 
 
 def params(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -70,3 +86,198 @@ def test_integer_buffers_take_only_their_own_dtype(name, value, wrong):
     assert torch.equal(module.steps, torch.zeros(3, dtype=torch.int64)) and torch.equal(module.weight, torch.zeros(3))
     load_strict(module, good)
     assert torch.equal(module.steps, good["steps"])
+
+
+# --- shard indexes ---------------------------------------------------------------------------
+
+@pytest.fixture
+def sharded(tmp_path) -> tuple[Path, GPT2LMHeadModel]:
+    """A tiny transformers GPT-2 saved in several safetensors shards, in ``tmp_path/model``."""
+    reference = GPT2LMHeadModel(GPT2Config(vocab_size=97, n_positions=32, n_embd=32, n_layer=2, n_head=2)).eval()
+    folder = tmp_path / "model"
+    reference.save_pretrained(folder, max_shard_size="40KB")
+    assert len(set(json.loads((folder / "model.safetensors.index.json").read_text())["weight_map"].values())) > 2
+    return folder, reference
+
+
+def edit_index(folder: Path, edit) -> Path:
+    path = folder / "model.safetensors.index.json"
+    index = json.loads(path.read_text())
+    index = edit(index)
+    path.write_text(json.dumps(index))
+    return path
+
+
+def repoint(index: dict, old: str, new: str) -> dict:
+    index["weight_map"] = {k: new if v == old else v for k, v in index["weight_map"].items()}
+    return index
+
+
+def first_shard(folder: Path) -> str:
+    return sorted(set(json.loads((folder / "model.safetensors.index.json").read_text())["weight_map"].values()))[0]
+
+
+@pytest.mark.parametrize("entry", ["../outside.safetensors", "sub/../../outside.safetensors", "ABSOLUTE"])
+def test_shard_index_entry_outside_the_directory_is_refused(sharded, entry):
+    folder, _ = sharded
+    shard = first_shard(folder)
+    outside = folder.parent / "outside.safetensors"
+    shutil.copy(folder / shard, outside)  # a valid shard: the old code loaded it without a word
+    entry = str(outside) if entry == "ABSOLUTE" else entry
+    index = edit_index(folder, lambda i: repoint(i, shard, entry))
+    model = zoo.create("gpt2", task="causal-lm", **GPT2_TINY)
+    before = params(model)
+    with pytest.raises(WeightsError) as info:
+        load_weights(model, folder, get_family("gpt2"))
+    message = str(info.value)
+    assert str(index) in message and repr(entry) in message
+    assert "absolute path" in message or "climbs out of the model directory" in message
+    assert "allowed: the name of a .safetensors file inside" in message
+    assert unchanged(model, before)
+
+
+def test_shard_symlink_leading_outside_is_refused_but_hub_cache_links_load(sharded, tmp_path):
+    folder, reference = sharded
+    shard = first_shard(folder)
+    outside = tmp_path / "elsewhere.safetensors"
+    (folder / shard).rename(outside)
+    (folder / shard).symlink_to(outside)
+    with pytest.raises(WeightsError, match=rf"shard entry '{shard}' leads outside the model directory through a "
+                                           rf"symlink \(to {outside}\)"):
+        zoo.create("gpt2", task="causal-lm", weights=folder, **GPT2_TINY)
+
+    # huggingface_hub's cache: every snapshot file is a link into the repository's blobs/
+    repo = tmp_path / "hub" / "models--someone--gpt2"
+    snapshot, blobs = repo / "snapshots" / ("0" * 40), repo / "blobs"
+    snapshot.mkdir(parents=True)
+    blobs.mkdir()
+    (folder / shard).unlink()
+    outside.rename(folder / shard)
+    for number, file in enumerate(sorted(folder.iterdir())):
+        file.rename(blobs / f"blob{number}")
+        (snapshot / file.name).symlink_to(Path("../../blobs") / f"blob{number}")
+    model = zoo.create("gpt2", task="causal-lm", weights=snapshot, **GPT2_TINY).eval()
+    ids = torch.randint(0, 97, (1, 8))
+    with torch.no_grad():
+        assert (model(ids) - reference(ids).logits).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("index, expected", [
+    ([], r"must hold a JSON object \(\{\.\.\.\}\), not a JSON array"),
+    ({"metadata": {}}, r"\"weight_map\" must be a non-empty JSON object of tensor name -> shard file name, got none"),
+    ({"weight_map": ["model-1.safetensors"]}, r"\"weight_map\" must be a non-empty JSON object .*, got list"),
+    ({"weight_map": {}}, r"\"weight_map\" must be a non-empty JSON object .*, got dict \(empty\)"),
+    ({"weight_map": {"transformer.wte.weight": 3}}, r"entries that are not file names \(1\):\n    transformer.wte.weight: 3"),
+])
+def test_shard_index_shape_is_checked(sharded, index, expected):
+    folder, _ = sharded
+    path = edit_index(folder, lambda _: index)
+    with pytest.raises(WeightsError, match=expected) as info:
+        zoo.create("gpt2", task="causal-lm", weights=folder, **GPT2_TINY)
+    assert str(path) in str(info.value)
+
+
+def test_shard_index_must_match_the_tensors_in_its_shards(sharded):
+    folder, _ = sharded
+    shard = first_shard(folder)
+    # the index places a tensor in a shard that lacks it (transformers: silently absent if the model lacks it)
+    edit_index(folder, lambda i: {**i, "weight_map": {**i["weight_map"], "transformer.h.7.ln_1.weight": shard}})
+    with pytest.raises(WeightsError, match=rf"does not match its shard {shard}.*\n  placed in the shard by the index, "
+                                           r"but not in it \(1\):\n    transformer.h.7.ln_1.weight"):
+        zoo.create("gpt2", task="causal-lm", weights=folder, **GPT2_TINY)
+
+    # a shard carries a second, different copy of a tensor the index places in another shard
+    edit_index(folder, lambda i: {**i, "weight_map": {k: v for k, v in i["weight_map"].items() if "h.7" not in k}})
+    index = json.loads((folder / "model.safetensors.index.json").read_text())
+    name, home = next((k, v) for k, v in index["weight_map"].items() if v != shard)
+    tensors = load_file(folder / shard)
+    save_file({**tensors, name: torch.zeros_like(load_file(folder / home)[name])}, folder / shard)
+    with pytest.raises(WeightsError, match=rf"in the shard, but not placed there by the index \(1\):\n    {name}"):
+        zoo.create("gpt2", task="causal-lm", weights=folder, **GPT2_TINY)
+
+
+# --- unreadable files ------------------------------------------------------------------------
+
+class RunsCode:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def write_torch_file(path: Path, kind: str) -> None:
+    if kind == "random bytes":
+        path.write_bytes(bytes(range(256)) * 8)
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "truncated":
+        torch.save({"w": torch.zeros(100)}, path)
+        path.write_bytes(path.read_bytes()[:300])
+    elif kind == "pickle with code":
+        with open(path, "wb") as handle:
+            pickle.dump({"w": RunsCode()}, handle)
+    elif kind == "torch.save with code":
+        torch.save({"w": RunsCode()}, path)
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+@pytest.mark.parametrize("kind, expected", [
+    ("random bytes", r"is not a readable PyTorch checkpoint: it is truncated or corrupt, or not a checkpoint at all"),
+    ("empty", r"not a checkpoint at all \(the file is empty\)"),
+    ("truncated", r"not a checkpoint at all \(PytorchStreamReader failed reading zip archive"),
+    ("pickle with code", r"A file holding pickled code is refused on purpose"),
+    ("torch.save with code", r"is refused on purpose: it holds pickled Python objects \(print\), not only tensors"),
+])
+def test_unreadable_torch_files_get_our_own_message(tmp_path, capsys, kind, expected):
+    path = tmp_path / "w.pth"
+    write_torch_file(path, kind)
+    with pytest.raises(WeightsError, match=expected) as info:
+        zoo.create("vit-tiny", weights=path, **VIT)
+    assert "weights_only" not in str(info.value)  # torch's advice to turn the safety off is never passed on
+    assert "pwned" not in capsys.readouterr().out
+
+
+def safetensors_bytes(kind: str) -> bytes:
+    header = json.dumps({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}).encode()
+    good = struct.pack("<Q", len(header)) + header + bytes(16)
+    return {
+        "empty": b"",
+        "header past the end": struct.pack("<Q", 10**9) + good[8:],
+        "truncated": good[:-4],
+        "tensor past the end": good.replace(b"[0, 16]", b"[0, 99]"),
+        "random bytes": bytes(range(256)),
+    }[kind]
+
+
+@pytest.mark.parametrize("kind, detail", [
+    ("empty", "the file is empty"), ("header past the end", "header too large"),
+    ("truncated", "file not fully covered"), ("tensor past the end", "offset"), ("random bytes", "header"),
+])
+def test_unreadable_safetensors_files_are_named_as_such(tmp_path, kind, detail):
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(safetensors_bytes(kind))
+    with pytest.raises(WeightsError, match=rf"{path} is not a readable safetensors file \(truncated or corrupt, or not "
+                                           rf"safetensors at all\): .*{detail}"):
+        zoo.create("vit-tiny", weights=path, **VIT)
+
+
+# --- config.json that is not a JSON object ---------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("[1, 2]", "must hold a JSON object \\(\\{\\.\\.\\.\\}\\), not a JSON array"),
+    ('"vit-tiny"', "must hold a JSON object .*, not a JSON string"),
+    ("3", "must hold a JSON object .*, not a JSON number"),
+    ("{not json", "is not valid JSON: Expecting property name"),
+])
+@pytest.mark.parametrize("beside", ["model.safetensors", "pytorch_model.bin"])
+def test_config_json_must_be_a_json_object(tmp_path, text, expected, beside):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text(text)
+    state = {"w": torch.zeros(2)}
+    save_file(state, folder / beside) if beside.endswith(".safetensors") else torch.save(state, folder / beside)
+    config = str(folder / "config.json")
+    loads = [lambda: zoo.create("vit-tiny", weights=folder, **VIT), lambda: read_hf_directory(folder)]
+    if beside == "model.safetensors":  # what zoo.load needs beside config.json
+        loads.append(lambda: zoo.load(folder))
+    for load in loads:
+        with pytest.raises(WeightsError, match=f"{config} {expected}"):
+            load()

@@ -1,8 +1,14 @@
-"""Reading state dicts from files: safetensors, or torch pickles with ``weights_only=True``."""
+"""Reading state dicts from files: safetensors, or torch pickles with ``weights_only=True``.
+
+Every failure is a `WeightsError` in our own words: torch's messages for a refused pickle
+advise turning its safety off, which zoo never does nor suggests.
+"""
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 import torch
 from torch import Tensor
@@ -12,6 +18,21 @@ from .errors import WeightsError
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 SUFFIXES = (".safetensors",) + TORCH_SUFFIXES
 _WRAPPERS = ("state_dict", "model", "module")  # training checkpoints nest the weights under these
+_REFUSED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
+_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; unreadable files, invalid JSON and other JSON values are errors."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WeightsError(f"could not read {path}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise WeightsError(f"{path} must hold a JSON object ({{...}}), not a JSON {_JSON_KINDS[type(value)]}")
+    return value
 
 
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:
@@ -25,19 +46,56 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     if not path.is_file():
         raise WeightsError(f"no weights file at {path}")
     suffix = path.suffix.lower()
-    try:
-        if suffix == ".safetensors":
-            from safetensors.torch import load_file
-            state = load_file(str(path), device="cpu")
-        elif suffix in TORCH_SUFFIXES:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        else:
-            raise WeightsError(f"{path}: unsupported weights file type {suffix!r}; use one of {', '.join(SUFFIXES)}")
-    except WeightsError:
-        raise
-    except Exception as exc:  # truncated, corrupt, or a pickle with code in it
-        raise WeightsError(f"could not read weights from {path}: {type(exc).__name__}: {exc}") from None
+    if suffix == ".safetensors":
+        state, _ = read_safetensors(path)
+    elif suffix in TORCH_SUFFIXES:
+        state = _read_torch_file(path)
+    else:
+        raise WeightsError(f"{path}: unsupported weights file type {suffix!r}; use one of {', '.join(SUFFIXES)}")
     return _unwrap(state, path)
+
+
+def read_safetensors(path: Path, *, tensors: bool = True) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """(tensors on CPU, header metadata) of a safetensors file; ``tensors=False`` reads the header only."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            metadata = handle.metadata() or {}
+            state = {name: handle.get_tensor(name) for name in handle.keys()} if tensors else {}
+    except Exception as exc:  # the header is parsed and every offset checked against the file size
+        detail = "the file is empty" if path.stat().st_size == 0 else str(exc).splitlines()[0]
+        raise WeightsError(f"{path} is not a readable safetensors file (truncated or corrupt, or not "
+                           f"safetensors at all): {detail}") from None
+    return state, metadata
+
+
+def _read_torch_file(path: Path) -> object:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise _torch_file_error(path, exc) from None
+
+
+def _torch_file_error(path: Path, exc: Exception) -> WeightsError:
+    """Our message for a torch file that ``weights_only=True`` could not read: never torch's advice."""
+    refused = _REFUSED_GLOBAL.search(str(exc))
+    if refused:
+        return WeightsError(f"{path} is refused on purpose: it holds pickled Python objects ({refused.group(1)}), "
+                            "not only tensors, and unpickling them could run code. zoo reads only tensors from "
+                            "pickles; ask for a safetensors file, or a plain state dict "
+                            "(torch.save(model.state_dict(), path)).")
+    if path.stat().st_size == 0:
+        detail = "the file is empty"
+    elif isinstance(exc, EOFError):
+        detail = "the file ends early"
+    elif "zip archive" in str(exc):  # torch.save's format is a zip archive
+        detail = str(exc).split(". ")[0]
+    else:  # torch's own text for the rest recommends disabling the safety: not repeated
+        detail = "its bytes are neither a torch.save archive nor a pickle of tensors"
+    return WeightsError(f"{path} is not a readable PyTorch checkpoint: it is truncated or corrupt, or not a "
+                        f"checkpoint at all ({detail}). A file holding pickled code is refused on purpose: zoo "
+                        "reads only tensors from pickles.")
 
 
 def _unwrap(state: object, path: Path) -> dict[str, Tensor]:

@@ -16,6 +16,7 @@ from torch import nn
 
 from ..models.spec import spec_to_dict
 from .errors import WeightsError
+from .io import read_json_object
 
 FORMAT = "transformer-zoo"
 FORMAT_VERSION = 1
@@ -60,13 +61,9 @@ def save(model: nn.Module, directory: str | os.PathLike) -> Path:
 
 
 def is_zoo_directory(path: Path) -> bool:
+    """A directory whose config.json says it was written by `save` (a malformed config.json is an error)."""
     config = path / CONFIG_NAME
-    if not config.is_file():
-        return False
-    try:
-        return json.loads(config.read_text(encoding="utf-8")).get("format") == FORMAT
-    except (json.JSONDecodeError, AttributeError):
-        return False
+    return config.is_file() and read_json_object(config).get("format") == FORMAT
 
 
 def read_config(directory: Path) -> dict[str, Any]:
@@ -76,10 +73,7 @@ def read_config(directory: Path) -> dict[str, Any]:
     config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
     if not config_path.is_file() or not weights_path.is_file():
         raise WeightsError(f"{directory} is not a saved zoo model: it needs {CONFIG_NAME} and {WEIGHTS_NAME}")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise WeightsError(f"{config_path} is not valid JSON: {exc}") from None
+    config = read_json_object(config_path)
     if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
         raise WeightsError(f"{config_path} is not a transformer-zoo v{FORMAT_VERSION} config")
     missing = [k for k in ("family", "task", "spec") if k not in config]

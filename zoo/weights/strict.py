@@ -17,6 +17,11 @@ def listing(title: str, items: list[str]) -> str:
     return f"  {title} ({len(items)}):\n    {shown}{more}"
 
 
+def report(headline: str, *sections: tuple[str, list[str]]) -> str:
+    """``headline``, then a `listing` of each section that has items."""
+    return "\n".join([headline] + [listing(title, items) for title, items in sections if items])
+
+
 def dtype_fits(given: torch.dtype, wanted: torch.dtype) -> bool:
     """Whether a checkpoint tensor of dtype ``given`` may load into a model tensor of dtype ``wanted``:
     the same dtype, or floating point into floating point (cast, as fp16 weights load into fp32)."""

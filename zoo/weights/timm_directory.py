@@ -2,23 +2,20 @@
 ``architecture``, plus ``model.safetensors`` or ``pytorch_model.bin`` in timm's own key layout."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from torch import Tensor
 
 from .errors import WeightsError
-from .io import read_state_dict
+from .io import read_json_object, read_state_dict
 
 _WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 
 
 def is_timm_directory(path: Path) -> bool:
-    try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return False
-    return isinstance(config, dict) and "architecture" in config
+    """A config.json naming an ``architecture``; a config.json that is not a JSON object is an error naming it."""
+    config = path / "config.json"
+    return config.is_file() and "architecture" in read_json_object(config)
 
 
 def read_timm_directory(path: Path) -> dict[str, Tensor]:
