@@ -1,12 +1,14 @@
 """Weights that never silently change or escape their directory (issue 10).
 
 Shard indexes stay inside the model directory and match their shards; dtypes never change kind
-when loading; unreadable files and malformed config.json files are clear errors in our own
-words (never torch's advice to turn weights_only off).
+when loading; zoo.save records the config and a digest of every tensor and zoo.load checks both;
+saved files get the user's umask; unreadable files and malformed config.json files are clear
+errors in our own words (never torch's advice to turn weights_only off).
 """
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import shutil
 import struct
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -281,3 +284,114 @@ def test_config_json_must_be_a_json_object(tmp_path, text, expected, beside):
     for load in loads:
         with pytest.raises(WeightsError, match=f"{config} {expected}"):
             load()
+
+
+# --- zoo.save / zoo.load integrity -----------------------------------------------------------
+
+def payload_start(path: Path) -> int:
+    return 8 + struct.unpack("<Q", path.read_bytes()[:8])[0]
+
+
+def flip_byte(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x5A
+    path.write_bytes(bytes(data))
+
+
+def tensor_at(path: Path, offset: int) -> str:
+    """The name of the tensor whose bytes hold file offset ``offset``."""
+    header = json.loads(path.read_bytes()[8:payload_start(path)])
+    relative = offset - payload_start(path)
+    return next(k for k, v in header.items() if k != "__metadata__" and v["data_offsets"][0] <= relative < v["data_offsets"][1])
+
+
+def test_a_damaged_payload_byte_is_detected_on_every_path(tmp_path):
+    model = zoo.create("gpt2", task="causal-lm", **GPT2_TINY)  # tied head: one tensor under two names
+    folder = zoo.save(model, tmp_path / "saved")
+    assert torch.equal(zoo.load(folder).backbone.token_embedding.weight, model.backbone.token_embedding.weight)
+    weights = folder / "model.safetensors"
+    offset = (payload_start(weights) + weights.stat().st_size) // 2
+    flip_byte(weights, offset)
+    damaged = tensor_at(weights, offset)
+    for load in (lambda: zoo.load(folder),
+                 lambda: zoo.create("gpt2", task="causal-lm", weights=folder, **GPT2_TINY),
+                 lambda: zoo.create("gpt2", task="causal-lm", weights=weights, **GPT2_TINY)):
+        with pytest.raises(WeightsError, match=rf"is damaged: its tensors are not the ones zoo.save wrote.*nothing was "
+                                               rf"loaded.*\n  bytes differ from the recorded sha256 \(1\):\n    {damaged}$"):
+            load()
+
+
+def edit_config(folder: Path, **spec) -> None:
+    path = folder / "config.json"
+    config = json.loads(path.read_text())
+    config["spec"].update(spec)
+    path.write_text(json.dumps(config))
+
+
+def strip_metadata(weights: Path, metadata: dict[str, str] | None = None) -> None:
+    save_file(load_file(weights), weights, metadata=metadata)
+
+
+@pytest.mark.parametrize("edit", [dict(num_heads=6), dict(global_pool="avg")])  # same shapes, other outputs
+def test_edited_config_or_weights_without_zoo_metadata_are_refused(tmp_path, edit):
+    model = zoo.create("vit-tiny", **VIT)
+    folder = zoo.save(model, tmp_path / "stripped")
+    strip_metadata(folder / "model.safetensors")  # rewritten by another tool: no zoo metadata left
+    edit_config(folder, **edit)  # the old code loaded this silently, with other outputs
+    for load in (lambda: zoo.load(folder), lambda: zoo.create("vit-tiny", weights=folder, **VIT)):
+        with pytest.raises(WeightsError, match=r"carries no transformer-zoo metadata .* so .*config.json cannot be "
+                                               r"checked against it\. Save the model again with zoo.save"):
+            load()
+
+    folder = zoo.save(model, tmp_path / "edited")
+    edit_config(folder, **edit)
+    (field, value), = edit.items()
+    saved = {"num_heads": 3, "global_pool": "token"}[field]
+    with pytest.raises(WeightsError, match=rf"differs from the config embedded in .*model.safetensors \(spec.{field}: "
+                                           rf"saved {saved!r}, config.json {value!r}\)"):
+        zoo.load(folder)
+
+
+def test_format_versions(tmp_path):
+    """Format 1 (config embedded, no digests) still loads, with its config checked; format 2 needs its
+    digests; a newer format says to upgrade."""
+    model = zoo.create("vit-tiny", **VIT)
+    folder = zoo.save(model, tmp_path / "saved")
+    weights = folder / "model.safetensors"
+    config = json.loads((folder / "config.json").read_text())
+    assert config["format_version"] == 2
+    with safe_open(str(weights), framework="pt") as handle:
+        assert json.loads(handle.metadata()["zoo_config"]) == config
+        assert set(json.loads(handle.metadata()["zoo_sha256"])) == set(model.state_dict())
+
+    strip_metadata(weights, {"zoo_config": json.dumps(config)})
+    with pytest.raises(WeightsError, match="lacks the tensor digests .* that format 2 records"):
+        zoo.load(folder)
+
+    old = {**config, "format_version": 1}
+    (folder / "config.json").write_text(json.dumps(old))
+    strip_metadata(weights, {"zoo_config": json.dumps(old)})
+    assert unchanged(zoo.load(folder), params(model))
+    edit_config(folder, num_heads=6)
+    with pytest.raises(WeightsError, match=r"spec.num_heads: saved 3, config.json 6"):
+        zoo.load(folder)
+
+    new = {**config, "format_version": 3}
+    (folder / "config.json").write_text(json.dumps(new))
+    strip_metadata(weights, {"zoo_config": json.dumps(new)})
+    with pytest.raises(WeightsError, match=r"format_version 3; this transformer-zoo reads 1, 2 \(it was saved by a "
+                                           r"newer transformer-zoo: upgrade\)"):
+        zoo.load(folder)
+
+
+# --- file modes ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_saved_files_get_the_users_umask(tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        folder = zoo.save(zoo.create("vit-tiny", **VIT), tmp_path / "saved")
+    finally:
+        os.umask(previous)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()}
+    assert modes == {"config.json": 0o666 & ~umask, "model.safetensors": 0o666 & ~umask}

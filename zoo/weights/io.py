@@ -13,6 +13,7 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor
 
+from .digest import DIGESTS_KEY, check_digests
 from .errors import WeightsError
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
@@ -40,14 +41,17 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
 
     Torch files are read with ``weights_only=True``, so no pickled code runs. Training
     checkpoints that nest the weights (``{"state_dict": ...}``, ``{"model": ...}``) and
-    DistributedDataParallel's ``module.`` prefix are unwrapped.
+    DistributedDataParallel's ``module.`` prefix are unwrapped. A safetensors file written by
+    `zoo.save` carries a digest of every tensor, checked here, so damaged bytes never load.
     """
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"no weights file at {path}")
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
-        state, _ = read_safetensors(path)
+        state, metadata = read_safetensors(path)
+        if DIGESTS_KEY in metadata:
+            check_digests(state, metadata[DIGESTS_KEY], str(path))
     elif suffix in TORCH_SUFFIXES:
         state = _read_torch_file(path)
     else:
