@@ -46,6 +46,7 @@ def test_sigkill_then_rerun_reaches_the_weights_of_an_uninterrupted_run(tmp_path
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(timeout=60) == -signal.SIGKILL
     assert not (run_dir / "model").exists()  # it really died mid-training
+    assert str(proc.pid) in (run_dir / "run.lock").read_text()  # its lock file stays; the lock itself died with it
 
     resumed = subprocess.run(_command(*args, f"output_dir={run_dir}"), cwd=ROOT, env=_env(),
                              capture_output=True, text=True, timeout=300)

@@ -92,5 +92,5 @@ def test_config_names_resolve_inside_the_recipe_folder(tmp_path):
     assert config_path(tmp_path, None) == tmp_path / "default.toml"
     assert config_path(tmp_path, "cifar10") == tmp_path / "cifar10.toml"
     assert config_path(tmp_path, "my.toml").name == "my.toml"  # a path: checked when read
-    with pytest.raises(ConfigError, match="neither a file nor one of this recipe's configs: cifar10, default"):
+    with pytest.raises(ConfigError, match="is not one of this recipe.s configs: cifar10, default"):
         config_path(tmp_path, "imagenet")

@@ -70,18 +70,17 @@ def _state(step: int) -> dict:
             "rng": checkpoint.rng_state(), "data": {"epoch": 0, "batch": step}}
 
 
-def test_checkpoints_keep_the_last_k_and_leave_no_temporary_files(tmp_path):
-    for step in (1, 2, 3, 4):
-        checkpoint.save(tmp_path, _state(step), keep_last=2)
-    assert [p.name for p in checkpoint.list_checkpoints(tmp_path)] == ["step_00000003.pt", "step_00000004.pt"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["step_00000003.pt", "step_00000004.pt"]
+def test_checkpoints_leave_no_temporary_files_and_the_newest_wins(tmp_path):
+    for step in (1, 2):
+        checkpoint.save(tmp_path, _state(step))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step_00000001.pt", "step_00000002.pt"]
     state = checkpoint.latest(tmp_path)
-    assert state["step"] == 4 and torch.equal(state["model"]["w"], torch.full((3,), 4.0))
+    assert state["step"] == 2 and torch.equal(state["model"]["w"], torch.full((3,), 2.0))
 
 
 def test_truncated_checkpoint_is_skipped_with_a_warning(tmp_path):
     for step in (1, 2):
-        checkpoint.save(tmp_path, _state(step), keep_last=3)
+        checkpoint.save(tmp_path, _state(step))
     newest = checkpoint.path_for(tmp_path, 2)
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
     with pytest.warns(checkpoint.CheckpointWarning, match=r"cannot read .*step_00000002\.pt.*previous checkpoint"):

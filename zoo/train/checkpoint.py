@@ -1,8 +1,9 @@
 """Training checkpoints: written atomically, read with ``weights_only=True``, newest good one wins.
 
 A checkpoint is one ``step_XXXXXXXX.pt`` file holding plain tensors and numbers: the model
-and optimizer state, the scheduler state, the RNG states (torch, CUDA, Python) and the data
-position. It is written to a temporary file, flushed, then renamed into place, so a crash
+and optimizer state, the scheduler state, the RNG states (torch, CUDA, Python), the data
+position, the run's config and its log state (the losses not yet logged, the loss since the
+previous checkpoint and whether it looked healthy). It is written to a temporary file, flushed, then renamed into place, so a crash
 leaves either the old set of files or the new one. Reading never unpickles code. A file
 that cannot be read (truncated, corrupt, wrong contents) is skipped with a warning and the
 previous checkpoint is used.
@@ -52,20 +53,45 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save(directory: Path, state: dict[str, Any], *, keep_last: int) -> Path:
-    """Write ``state`` (with its ``step``) atomically, then delete all but the newest ``keep_last`` files."""
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (a full disk, say); the partial file was removed."""
+
+
+def save(directory: Path, state: dict[str, Any]) -> Path:
+    """Write ``state`` (with its ``step``) atomically as ``step_XXXXXXXX.pt``.
+
+    On an I/O error (``ENOSPC``: a full disk) the temporary file is removed and
+    `CheckpointWriteError` says which checkpoints on disk are intact.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     path = path_for(directory, state["step"])
     tmp = directory / f".{path.name}.tmp"
-    with open(tmp, "wb") as handle:
-        torch.save({"format": FORMAT, **state}, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            torch.save({"format": FORMAT, **state}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:  # torch.save reports a failed write as a RuntimeError
+        tmp.unlink(missing_ok=True)
+        cause = _os_error(exc)
+        if cause is None:
+            raise
+        intact = ", ".join(p.name for p in list_checkpoints(directory)) or "none"
+        error = CheckpointWriteError(f"could not write the checkpoint of step {state['step']} to {directory} "
+                                     f"({cause.strerror or cause}); the partial file was removed. Intact checkpoints "
+                                     f"there: {intact}. Free some space and re-run to resume from the newest of them")
+        error.errno = cause.errno
+        raise error from exc
     _fsync_dir(directory)
-    for old in list_checkpoints(directory)[:-keep_last]:
-        old.unlink(missing_ok=True)
     return path
+
+
+def _os_error(exc: BaseException | None) -> OSError | None:
+    """The OSError behind ``exc`` (itself, or one it was raised from or while handling), if any."""
+    while exc is not None and not isinstance(exc, OSError):
+        exc = exc.__cause__ or exc.__context__
+    return exc
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -79,10 +105,14 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def read(path: Path) -> dict[str, Any]:
-    """One checkpoint, checked; raises ValueError saying what is wrong with it."""
+def read(path: Path, *, mmap: bool = False) -> dict[str, Any]:
+    """One checkpoint, checked; raises ValueError saying what is wrong with it.
+
+    ``mmap=True`` maps the tensors instead of reading them: cheap when only the small entries
+    (step, log, config) are needed.
+    """
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:  # a truncated zip, a foreign pickle, an I/O error
         raise ValueError(f"cannot read {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") \
             from None

@@ -40,5 +40,10 @@ class WarmupCosine:
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, *, warmup_steps: int, total_steps: int,
-                    min_ratio: float = 0.0) -> torch.optim.lr_scheduler.LambdaLR:
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(warmup_steps, total_steps, min_ratio))
+                    min_ratio: float = 0.0, done_steps: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
+    """The schedule over ``optimizer``'s groups' ``lr``; ``done_steps`` > 0 (a resume) positions it after
+    that many optimizer steps, so the rate is ``lr * warmup_cosine(done_steps)`` as in an unbroken run."""
+    for group in optimizer.param_groups:
+        group.setdefault("initial_lr", group["lr"])
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(warmup_steps, total_steps, min_ratio),
+                                             last_epoch=done_steps - 1)

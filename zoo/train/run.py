@@ -2,11 +2,13 @@
 
 The same command works alone, under ``torchrun --nproc_per_node N -m recipes.<name>``, and as
 ``zoo train <name> ...``. With no ``--config`` the recipe's ``default.toml`` is used; a bare
-name (``--config cifar10``) means ``recipes/configs/<recipe>/cifar10.toml``.
+name (``--config cifar10``) means ``recipes/configs/<recipe>/cifar10.toml``, and a file of
+your own is a path (``--config ./mine.toml``, ``--config runs/x/config.toml``).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -14,22 +16,27 @@ from typing import Any, Callable, Sequence
 
 from . import config as configs
 from .checkpoint import CheckpointWarning
+from .lock import RunDirectoryInUse, RunLock
 from .loop import Job, NonFiniteLossError, Trainer
+from .outputs import ForeignFilesError
 
 
 def config_path(config_dir: Path, choice: str | None) -> Path:
-    """``--config``: a TOML path, or the name of one of the recipe's configs."""
+    """``--config``: the name of one of the recipe's configs, or a path to a TOML file.
+
+    A path is a choice that contains a ``/`` (or the platform's separator) or ends in ``.toml``;
+    anything else names one of the recipe's own configs, whatever the current directory holds.
+    """
     if choice is None:
         return config_dir / "default.toml"
-    path = Path(choice)
-    if path.suffix == ".toml" or path.exists():
-        return path
+    if choice.endswith(".toml") or "/" in choice or os.sep in choice:
+        return Path(choice)
     named = config_dir / f"{choice}.toml"
     if named.is_file():
         return named
     available = sorted(p.stem for p in config_dir.glob("*.toml"))
-    raise configs.ConfigError(f"--config {choice!r} is neither a file nor one of this recipe's configs: "
-                              f"{', '.join(available)}")
+    raise configs.ConfigError(f"--config {choice!r} is not one of this recipe's configs: {', '.join(available)} "
+                              f"(a file of your own is a path: ./{choice}.toml or a name ending in .toml)")
 
 
 def parse_args(recipe: str, config_dir: Path, argv: Sequence[str] | None) -> argparse.Namespace:
@@ -52,28 +59,19 @@ def load_config(schema: type, recipe: str, config_dir: Path, choice: str | None,
     return cfg
 
 
-def _check_against_saved(cfg: Any, path: Path) -> None:
-    """On resume, say which settings differ from the run's saved config (the new ones apply)."""
-    if not path.is_file():
-        return
-    try:
-        old = configs.read_toml(path)
-    except configs.ConfigError:
-        return
-    changed = [k for k in configs.differences(old, configs.to_dict(cfg)) if k not in ("resume", "train.progress")]
-    if changed and cfg.resume:
-        warnings.warn(f"{path.parent}: config differs from the saved run in {', '.join(changed)}; "
-                      "continuing with the new values (use a new output_dir to keep runs apart)", stacklevel=2)
-
-
-ERRORS = (configs.ConfigError, FileNotFoundError, NotADirectoryError, NonFiniteLossError)
+ERRORS = (configs.ConfigError, OSError, NonFiniteLossError, RunDirectoryInUse, ForeignFilesError)
 
 
 def main(recipe: str, schema: type, build: Callable[[Any, Any], Job], config_dir: Path,
          argv: Sequence[str] | None = None) -> int:
-    """Parse, set up processes, build the recipe's `Job`, train; returns the exit code."""
+    """Parse, set up processes, take the run directory, build the recipe's `Job`, train; returns the exit code.
+
+    Nothing is written into the run directory until the config is checked, the data and model
+    are built and any checkpoint is loaded: a command that fails leaves the directory as it was.
+    """
     from ..data.files import DataFileError
     from ..models.spec import SpecError
+    from ..weights.errors import WeightsError
     from registry import UnknownNameError
 
     args = parse_args(recipe, config_dir, argv)
@@ -86,21 +84,19 @@ def main(recipe: str, schema: type, build: Callable[[Any, Any], Job], config_dir
         from .distributed import setup
 
         env = setup(cfg.train.device)
-        run_dir = Path(cfg.output_dir)
-        if env.is_main:
-            _check_against_saved(cfg, run_dir / "config.toml")
-            configs.save(cfg, run_dir / "config.toml")
-        else:
+        if not env.is_main:
             warnings.simplefilter("ignore", CheckpointWarning)
-        job = build(cfg, env)
-        metrics = Trainer(cfg.train, job, run_dir, env, resume=cfg.resume).fit()
+        run_dir = Path(cfg.output_dir)
+        with RunLock(run_dir, env) as lock:
+            job = build(cfg, env)
+            metrics = Trainer(cfg.train, job, run_dir, env, resume=cfg.resume, run_config=cfg, lock=lock).fit()
         if env.is_main:
             summary = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items())
             print(f"done: {summary}\nrun directory: {run_dir} (model/, metrics.jsonl, plot.png, checkpoints/)")
         return 0
-    except (*ERRORS, DataFileError, SpecError, UnknownNameError) as exc:
+    except (*ERRORS, DataFileError, SpecError, UnknownNameError, WeightsError) as exc:
         print(f"{recipe}: error: {exc}", file=sys.stderr)
-        return 2 if not isinstance(exc, NonFiniteLossError) else 1
+        return 1 if isinstance(exc, NonFiniteLossError) else 2
     finally:
         if env is not None:
             from .distributed import teardown

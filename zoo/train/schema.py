@@ -52,7 +52,7 @@ class TrainConfig:
     distributed: Literal["ddp", "fsdp"] = "ddp"  # under torchrun: replicate (DDP) or shard (FSDP2)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = 0  # CPU threads for torch; 0 = torch's default (one per core)
-    seed: int = 0
+    seed: int = 0  # 0 <= seed < 2**32
     eval_every: int = 200  # steps; also at the end
     eval_batches: int = 0  # 0 = the whole validation set
     log_every: int = 10
@@ -64,6 +64,8 @@ class TrainConfig:
         _positive(self, "steps", "batch_size", "grad_accum", "lr", "eval_every", "log_every", "checkpoint_every",
                   "keep_last")
         _non_negative(self, "warmup_steps", "weight_decay", "clip_grad", "eval_batches", "min_lr_ratio", "threads")
+        if not 0 <= self.seed < 2**32:
+            raise ValueError(f"seed must be in [0, 2**32) (as NumPy's), got {self.seed}")
         if self.min_lr_ratio > 1:
             raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
