@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data.audio import AudioFrontEnd, check_sample_rate, check_waveform, lengths_from_mask
+from ..nn.checks import require_tensor
 
 # CTC characters for the ctc task (index 0 of the logits is the blank): space, apostrophe, a-z
 DEFAULT_VOCABULARY = " 'abcdefghijklmnopqrstuvwxyz"
@@ -48,9 +49,14 @@ class AudioEncoder(nn.Module):
                              f"[batch, {self.frontend.n_mels}, frames] (model(spectrogram=...)), exactly one of them")
         check_sample_rate(sample_rate, self.frontend.sample_rate)
         if spectrogram is not None:
+            expected = f"[batch, {self.frontend.n_mels}, frames]"
+            spectrogram = require_tensor(spectrogram, "spectrogram", expected)
             if spectrogram.dim() != 3 or spectrogram.shape[1] != self.frontend.n_mels:
-                raise ValueError(f"spectrogram must be [batch, {self.frontend.n_mels}, frames] "
-                                 f"(n_mels, then time), got shape {list(spectrogram.shape)}")
+                raise ValueError(f"spectrogram must be {expected} (n_mels, then time), got shape "
+                                 f"{list(spectrogram.shape)}")
+            if not spectrogram.is_floating_point():
+                raise TypeError(f"spectrogram must be a float tensor (cast to the model's dtype inside), got "
+                                f"{spectrogram.dtype}; compute it with model.backbone.frontend(waveform)")
             frames = spectrogram.shape[-1]
             lengths = None if attention_mask is None else lengths_from_mask(attention_mask, frames, "frames")
             return frames, lengths, None

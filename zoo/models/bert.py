@@ -67,7 +67,7 @@ class Bert(nn.Module):
         norm = partial(nn.LayerNorm, dim, eps=spec.layer_norm_eps)
         self.token_embedding = znn.TokenEmbedding(spec.vocab_size, dim, padding_idx=spec.pad_token_id)
         self.positions = znn.LearnedPositions(spec.max_positions, dim)
-        self.token_types = nn.Embedding(spec.type_vocab_size, dim)
+        self.token_types = znn.TokenEmbedding(spec.type_vocab_size, dim, name="token_type_ids")
         self.embed_norm = norm()
         self.embed_drop = nn.Dropout(spec.dropout)
         self.stack = znn.Stack([
@@ -96,15 +96,20 @@ class Bert(nn.Module):
         return nn.Sequential(nn.Linear(self.spec.dim, self.spec.dim), nn.GELU(),
                              nn.LayerNorm(self.spec.dim, eps=self.spec.layer_norm_eps))
 
+    def _token_types(self, token_type_ids: Tensor | None, input_ids: Tensor) -> Tensor:
+        """Segment embeddings [B, T, D], or [D] for segment 0 everywhere (no ids to look up or check)."""
+        if token_type_ids is None:
+            return self.token_types.weight[0]  # [D]
+        check_ids(token_type_ids, "token_type_ids")
+        if token_type_ids.shape != input_ids.shape:
+            raise ValueError(f"token_type_ids must have the shape of input_ids {list(input_ids.shape)}, "
+                             f"got {list(token_type_ids.shape)}")
+        return self.token_types(token_type_ids)  # [B, T, D]
+
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
                 token_type_ids: Tensor | None = None) -> Tensor:
         check_ids(input_ids)
-        if token_type_ids is None:
-            token_type_ids = torch.zeros_like(input_ids)
-        elif token_type_ids.shape != input_ids.shape:
-            raise ValueError(f"token_type_ids must have the shape of input_ids {list(input_ids.shape)}, "
-                             f"got {list(token_type_ids.shape)}")
-        x = self.token_embedding(input_ids) + self.token_types(token_type_ids)  # [B, T, D]
+        x = self.token_embedding(input_ids) + self._token_types(token_type_ids, input_ids)  # [B, T, D]
         x = x + self.positions(input_ids.shape[1])
         x = self.embed_drop(self.embed_norm(x))
         bias = padding_bias(attention_mask, input_ids, x.dtype)

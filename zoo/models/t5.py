@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import nn as znn
+from ..nn.checks import require_tensor
 from ..weights.errors import WeightsError
 from ..weights.huggingface import check_hf_config
 from ..weights.keymap import rename_keys
@@ -162,10 +163,10 @@ class T5(EncoderDecoder):
         x = self.drop(self.token_embedding(decoder_input_ids))  # [B, T, D]
         bias = self.decoder_positions(new, past + new, offset=past).to(x.dtype)  # [1, H, T, past + T]
         if attention_mask is not None:
-            if attention_mask.shape != (batch, past + new):
+            if require_tensor(attention_mask, "decoder_attention_mask", "keep-mask").shape != (batch, past + new):
                 raise ValueError(f"decoder_attention_mask must be [batch, target positions so far] = "
                                  f"{[batch, past + new]} (1 = token, 0 = padding), got {list(attention_mask.shape)}")
-            bias = bias + znn.padding_bias(attention_mask, x.dtype)  # [B, 1, 1, past + T]
+            bias = bias + znn.padding_bias(attention_mask, x.dtype, "decoder_attention_mask")  # [B, 1, 1, past + T]
         context_bias = padding_bias(memory_mask, memory[..., 0], x.dtype)  # [B, 1, 1, S]
         x = self.decoder(x, attn_bias=bias, is_causal=True, context=memory, context_bias=context_bias, caches=caches)
         return self.drop(x)  # [B, T, D]

@@ -5,10 +5,12 @@ import torch
 from torch import Tensor
 
 from .. import nn as znn
+from ..nn.checks import check_token_ids, require_tensor
 
 
 def check_ids(input_ids: Tensor, name: str = "input_ids") -> None:
-    if input_ids.dim() != 2:
+    """Token ids are an integer tensor [batch, seq_len]."""
+    if check_token_ids(input_ids, name).dim() != 2:
         raise ValueError(f"{name} must be [batch, seq_len], got shape {list(input_ids.shape)}")
 
 
@@ -17,10 +19,10 @@ def padding_bias(attention_mask: Tensor | None, input_ids: Tensor, dtype: torch.
     """[B, T] keep-mask -> additive bias [B, 1, 1, T]; the mask must match the ids' shape."""
     if attention_mask is None:
         return None
-    if attention_mask.shape != input_ids.shape:
+    if require_tensor(attention_mask, name, "keep-mask [batch, seq_len]").shape != input_ids.shape:
         raise ValueError(f"{name} must have the shape of the token ids {list(input_ids.shape)} "
                          f"(1 = token, 0 = padding), got {list(attention_mask.shape)}")
-    return znn.padding_bias(attention_mask, dtype)
+    return znn.padding_bias(attention_mask, dtype, name)
 
 
 def positions_from_mask(attention_mask: Tensor | None, seq_len: int, offset: int, device) -> Tensor:
@@ -41,7 +43,7 @@ def decoder_padding_bias(attention_mask: Tensor | None, input_ids: Tensor, past:
     if attention_mask is None or past == 0:
         return padding_bias(attention_mask, input_ids, dtype)
     expected = [input_ids.shape[0], past + input_ids.shape[1]]
-    if list(attention_mask.shape) != expected:
+    if list(require_tensor(attention_mask, "attention_mask", "keep-mask").shape) != expected:
         raise ValueError(f"with a KV cache, attention_mask must cover the {past} cached and "
                          f"{input_ids.shape[1]} new tokens: shape {expected}, got {list(attention_mask.shape)}")
     return znn.padding_bias(attention_mask, dtype)

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import nn as znn
+from ..nn.checks import require_tensor
 from .backbones import EncoderDecoder
 from .family import Family
 from .spec import check
@@ -127,10 +128,10 @@ class Transformer(EncoderDecoder):
         x = self._embed(decoder_input_ids, self.positions(new, offset=past))  # [B, T, D]
         bias = None
         if attention_mask is not None:
-            if attention_mask.shape != (batch, past + new):
+            if require_tensor(attention_mask, "decoder_attention_mask", "keep-mask").shape != (batch, past + new):
                 raise ValueError(f"decoder_attention_mask must be [batch, target positions so far] = "
                                  f"{[batch, past + new]} (1 = token, 0 = padding), got {list(attention_mask.shape)}")
-            bias = znn.padding_bias(attention_mask, x.dtype)  # [B, 1, 1, past + T]
+            bias = znn.padding_bias(attention_mask, x.dtype, "decoder_attention_mask")  # [B, 1, 1, past + T]
         context_bias = padding_bias(memory_mask, memory[..., 0], x.dtype)  # [B, 1, 1, S]
         return self.decoder(x, attn_bias=bias, is_causal=True, context=memory, context_bias=context_bias,
                             caches=caches)  # [B, T, D]

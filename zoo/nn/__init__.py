@@ -4,7 +4,7 @@ from .block import Block, LayerCache
 from .cache import KVCache
 from .drop import DropPath
 from .init import init_trunc_normal
-from .masks import apply_causal, causal_mask, padding_bias
+from .masks import apply_causal, causal_mask, check_binary_mask, padding_bias
 from .mlp import MLP, GatedMLP
 from .norm import LayerNorm, RMSNorm
 from .pool import GridAxisPool, LastTokenPool, TokenPool
@@ -17,6 +17,6 @@ from .stems import ConvStem, PatchEmbed, TokenEmbedding
 __all__ = [
     "MLP", "Attention", "Block", "ConvStem", "DropPath", "GridAxisPool", "GatedMLP", "KVCache", "LastTokenPool", "LayerCache", "LayerNorm",
     "LearnedPositions", "PatchEmbed", "RMSNorm", "RelativePositionBias", "RotaryEmbedding",
-    "SinusoidalPositions", "Stack", "TokenEmbedding", "TokenPool", "init_trunc_normal", "apply_causal", "apply_rotary", "causal_mask",
+    "SinusoidalPositions", "Stack", "TokenEmbedding", "TokenPool", "init_trunc_normal", "apply_causal", "apply_rotary", "causal_mask", "check_binary_mask",
     "padding_bias", "relative_position_bucket", "sinusoid_table",
 ]

@@ -1,24 +1,38 @@
 """Input stems: turn raw inputs (token ids, images, spectrograms) into token sequences."""
 from __future__ import annotations
 
-import torch
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
+import torch
 from torch import Tensor, nn
+
+from .checks import check_input_dtype, check_token_ids, require_tensor
+
+# how integer images become model input
+_IMAGE_HINT = ("integer images (uint8, 0-255) need preprocessing: zoo.data.image_transform(model), or "
+               "images.float() / 255 then normalise with the card's mean and std (model.meta)")
 
 
 class TokenEmbedding(nn.Embedding):
-    """Token ids [B, T] -> vectors [B, T, D], with a clear error for ids outside the vocabulary."""
+    """Token ids [B, T] -> vectors [B, T, D], with a clear error for ids outside the vocabulary.
+
+    ``name`` is what the ids are called in errors (BERT's segment embedding: ``token_type_ids``).
+    The range check costs one reduction (aminmax) and its read-back per call, skipped while compiling
+    or exporting; it stays on every device, since an id out of range is an opaque IndexError on a
+    CPU and a device-side assert (which ends the CUDA context) on a GPU.
+    """
+
+    def __init__(self, *args: Any, name: str = "token ids", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.name = name
 
     def forward(self, input_ids: Tensor) -> Tensor:
-        if input_ids.dtype not in (torch.int64, torch.int32):
-            raise TypeError(f"token ids must be an integer tensor, got {input_ids.dtype}")
+        check_token_ids(input_ids, self.name)
         if not torch.compiler.is_compiling() and input_ids.numel():
-            low, high = int(input_ids.min()), int(input_ids.max())
+            low, high = (int(v) for v in torch.aminmax(input_ids))  # one reduction
             if low < 0 or high >= self.num_embeddings:
-                raise ValueError(
-                    f"token ids must be in [0, {self.num_embeddings}) for this vocabulary; got values in [{low}, {high}]"
-                )
+                raise ValueError(f"{self.name} must be in [0, {self.num_embeddings}) for this vocabulary; "
+                                 f"got values in [{low}, {high}]")
         return super().forward(input_ids)
 
 
@@ -48,11 +62,11 @@ class PatchEmbed(nn.Module):
         self.proj = nn.Conv2d(in_chans, dim, kernel_size=self.patch_size, stride=self.stride, bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
+        expected = f"[batch, {self.proj.in_channels}, {self.input_size[0]}, {self.input_size[1]}]"
+        x = require_tensor(x, "images", expected)
         if x.dim() != 4 or x.shape[1] != self.proj.in_channels or tuple(x.shape[-2:]) != self.input_size:
-            raise ValueError(
-                f"expected input [batch, {self.proj.in_channels}, {self.input_size[0]}, {self.input_size[1]}], "
-                f"got {list(x.shape)}"
-            )
+            raise ValueError(f"expected input {expected}, got {list(x.shape)}")
+        check_input_dtype(x, "images", self.proj.weight.dtype, _IMAGE_HINT)
         return self.proj(x).flatten(2).transpose(1, 2)  # [B, N, D]
 
 

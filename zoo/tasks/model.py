@@ -6,6 +6,9 @@ from typing import Any, Mapping
 
 from torch import Tensor, nn
 
+from ..nn.checks import require_tensor
+from ..nn.masks import check_binary_mask
+
 
 class ZooModel(nn.Module):
     """What `zoo.create` returns.
@@ -33,7 +36,12 @@ class ZooModel(nn.Module):
         return self.backbone(*inputs, **extras)  # [B, N, D]
 
     def forward_head(self, features: Tensor, pre_logits: bool = False, attention_mask: Tensor | None = None) -> Tensor:
-        """Head output for ``features``; ``attention_mask`` [B, N] lets pooling skip padding."""
+        """Head output for ``features`` [B, N, num_features]; ``attention_mask`` [B, N] lets pooling skip padding."""
+        expected = f"[batch, tokens, num_features={self.num_features}] (the output of forward_features)"
+        if require_tensor(features, "features", expected).shape[-1:] != (self.num_features,):
+            raise ValueError(f"features must be {expected}, got shape {list(features.shape)}")
+        if attention_mask is not None:
+            check_binary_mask(attention_mask)
         return self.head(features, pre_logits=pre_logits, attention_mask=attention_mask)
 
     def feature_mask(self, *inputs: Any, **extras: Any) -> Tensor | None:
@@ -49,8 +57,8 @@ class ZooModel(nn.Module):
         return extras.get(mask_name)
 
     def forward(self, *inputs: Any, **extras: Any) -> Tensor:
-        features = self.forward_features(*inputs, **extras)
-        return self.forward_head(features, attention_mask=self.feature_mask(*inputs, **extras))
+        features = self.forward_features(*inputs, **extras)  # the backbone checked the inputs and mask
+        return self.head(features, attention_mask=self.feature_mask(*inputs, **extras))
 
     def generate(self, input_ids: Tensor, **options: Any) -> Tensor:
         """Continue token sequences; see `zoo.generation.generate` for the options."""

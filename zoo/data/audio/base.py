@@ -4,13 +4,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ...nn.checks import check_int, require_tensor
+from ...nn.masks import check_binary_mask
+
 
 def check_waveform(waveform: Tensor) -> None:
     """Waveforms are float [batch, samples], mono."""
-    if not isinstance(waveform, Tensor) or not waveform.is_floating_point():
-        kind = waveform.dtype if isinstance(waveform, Tensor) else type(waveform).__name__
-        raise TypeError(f"waveform must be a float tensor [batch, samples] with values in [-1, 1], got {kind}; "
-                        "scale integer PCM first (16-bit: waveform.float() / 32768)")
+    if not require_tensor(waveform, "waveform", "of float samples [batch, samples]").is_floating_point():
+        raise TypeError(f"waveform must be a float tensor [batch, samples] with values in [-1, 1], got "
+                        f"{waveform.dtype}; scale integer PCM first (16-bit: waveform.float() / 32768)")
     if waveform.dim() == 1:
         raise ValueError(f"waveform must be [batch, samples]; got one clip {list(waveform.shape)}: "
                          "add the batch dimension with waveform[None]")
@@ -20,8 +22,9 @@ def check_waveform(waveform: Tensor) -> None:
 
 
 def check_sample_rate(sample_rate: int | None, expected: int) -> None:
-    """A model cannot tell a tensor's rate, so callers may state it; a different one is an error saying how to fix it."""
-    if sample_rate is not None and sample_rate != expected:
+    """A model cannot tell a tensor's rate, so callers may state it (an int, in Hz); a different one is an
+    error saying how to fix it."""
+    if sample_rate is not None and check_int(sample_rate, "sample_rate (in Hz)") != expected:
         raise ValueError(f"this model takes audio at {expected} Hz, got sample_rate={sample_rate}; resample first: "
                          f"torchaudio.functional.resample(waveform, {sample_rate}, {expected})")
 
@@ -29,16 +32,19 @@ def check_sample_rate(sample_rate: int | None, expected: int) -> None:
 def lengths_from_mask(attention_mask: Tensor, total: int, what: str) -> Tensor:
     """A right-padded keep-mask [B, total] (1 = real, 0 = padding) -> valid lengths [B] (int64).
 
-    Padding must come after each clip; a mask with holes or left padding is an error, not a guess.
+    Padding must come after each clip; a mask with holes, left padding or values other than 0 and 1
+    is an error, not a guess (one comparison and one host sync checks both, skipped while compiling).
     """
-    if attention_mask.dim() != 2 or attention_mask.shape[1] != total:
+    mask = require_tensor(attention_mask, "attention_mask", f"keep-mask [batch, {total}]")
+    if mask.dim() != 2 or mask.shape[1] != total:
         raise ValueError(f"attention_mask must be [batch, {total}] over the {what} (1 = real, 0 = padding), "
-                         f"got shape {list(attention_mask.shape)}")
-    keep = attention_mask != 0
+                         f"got shape {list(mask.shape)}")
+    keep = mask != 0
     lengths = keep.sum(dim=1)  # [B]
     if not torch.compiler.is_compiling():
-        expected = torch.arange(total, device=keep.device)[None] < lengths[:, None]
-        if not torch.equal(keep, expected):
+        expected = torch.arange(total, device=keep.device)[None] < lengths[:, None]  # [B, total]
+        if not torch.equal(mask, expected.to(mask.dtype)):
+            check_binary_mask(mask)  # names values other than 0/1, if that is what is wrong
             raise ValueError(f"attention_mask must be right-padded: ones for the real {what}, then zeros")
     return lengths
 
@@ -82,6 +88,8 @@ class AudioFrontEnd(nn.Module):
                              f"than this model takes: at most {self.max_samples} samples "
                              f"({self.max_samples / seconds:g} s at {self.sample_rate} Hz); crop "
                              f"(waveform[:, :{self.max_samples}]) or split the audio into chunks")
+        if waveform.shape[0] == 0:  # an empty batch: empty features of the shape a clip gets
+            return waveform.new_zeros(0, self.n_mels, self.num_frames(waveform.shape[1]), dtype=torch.float32)
         waveform = waveform.float()
         if lengths is not None:
             if not torch.compiler.is_compiling() and bool((lengths < self.min_samples).any()):
