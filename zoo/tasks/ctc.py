@@ -12,8 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .targets import IGNORE_INDEX as IGNORE, check_class_ids  # IGNORE: padding in target id tensors
+
 BLANK = 0
-IGNORE = -100  # padding in target id tensors
 
 
 class CTCHead(nn.Module):
@@ -69,14 +70,11 @@ class CTCHead(nn.Module):
         if targets.dim() != 2 or targets.shape[0] != logits.shape[0]:
             raise ValueError(f"CTC targets must be [batch={logits.shape[0]}, length] ids padded with -100 "
                              f"(or a list of texts), got shape {list(targets.shape)}")
+        targets = check_class_ids(targets, self.num_classes, "CTC target ids", first=1, note=" (0 is the blank)")
         real = targets != IGNORE
         lengths = real.sum(dim=1)  # [B]
         if not torch.equal(real, torch.arange(targets.shape[1], device=targets.device)[None] < lengths[:, None]):
             raise ValueError("CTC targets must be right-padded with -100: each row's ids first, then the padding")
-        values = targets[real]
-        if values.numel() and (int(values.min()) < 1 or int(values.max()) >= self.num_classes):
-            raise ValueError(f"CTC target ids must be in [1, {self.num_classes - 1}] (0 is the blank); got values "
-                             f"in [{int(values.min())}, {int(values.max())}]")
         steps = logits.shape[1]
         if lengths.numel() and int(lengths.max()) > steps:
             raise ValueError(f"a target of {int(lengths.max())} characters cannot fit in {steps} time steps")

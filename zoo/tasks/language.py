@@ -6,14 +6,15 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-IGNORE_INDEX = -100  # label value that the losses skip (padding, unmasked tokens), as in transformers
-
+from ..nn.checks import check_int, require_tensor
+from .targets import IGNORE_INDEX, check_class_ids
 
 def token_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
     """Mean cross-entropy over positions whose label is not -100. logits [B, T, C], labels [B, T]."""
-    if labels.shape != logits.shape[:-1]:
+    if require_tensor(labels, "labels", "of class ids [batch, seq_len]").shape != logits.shape[:-1]:
         raise ValueError(f"labels must have shape {list(logits.shape[:-1])} to match the logits, "
                          f"got {list(labels.shape)}")
+    labels = check_class_ids(labels, logits.shape[-1], "labels")
     return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE_INDEX)
 
 
@@ -57,6 +58,7 @@ class CausalLMHead(LMHead):
     """Next-token prediction: ``labels`` may be the input ids themselves; the loss shifts them."""
 
     def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+        labels = require_tensor(labels, "labels", "of token ids [batch, seq_len] (the input ids)")
         return token_cross_entropy(logits[:, :-1], labels[:, 1:])
 
 
@@ -70,7 +72,7 @@ class TokenClassificationHead(nn.Module):
         self.reset_classifier(num_classes)
 
     def reset_classifier(self, num_classes: int) -> None:
-        if num_classes < 1:
+        if check_int(num_classes, "num_classes") < 1:
             raise ValueError(f"token classification needs num_classes >= 1, got {num_classes}")
         old = getattr(self, "fc", None)
         fc = nn.Linear(self.in_dim, num_classes)

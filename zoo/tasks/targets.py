@@ -1,0 +1,33 @@
+"""Training targets the heads' losses share: class ids, with -100 for positions to skip."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..nn.checks import require_tensor
+
+IGNORE_INDEX = -100  # label value that the losses skip (padding, unmasked tokens), as in transformers
+
+
+def check_class_ids(labels: Any, num_classes: int, name: str = "labels", *, first: int = 0,
+                    note: str = "") -> Tensor:
+    """Integer class ids in [first, num_classes) or -100 (ignored) -> the same ids as int64.
+
+    The range check costs one reduction and one host sync, skipped while compiling: an id out
+    of range is otherwise an opaque IndexError (CPU) or a device-side assert (CUDA) in the loss.
+    ``note`` follows the allowed range in the message (e.g. `` (0 is the blank)``).
+    """
+    labels = require_tensor(labels, name, "of integer class ids")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise TypeError(f"{name} must be an integer tensor of class ids, got {labels.dtype}; "
+                        "convert with .long()")
+    labels = labels.long()
+    if not torch.compiler.is_compiling() and labels.numel():
+        outside = (labels != IGNORE_INDEX) & ((labels < first) | (labels >= num_classes))
+        if bool(outside.any()):
+            values = labels[outside].unique()[:5].tolist()
+            raise ValueError(f"{name} must be in [{first}, {num_classes - 1}]{note} or {IGNORE_INDEX} (ignored); "
+                             f"got {values}")
+    return labels
