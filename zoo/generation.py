@@ -20,24 +20,26 @@ import torch
 from torch import Tensor
 
 from .beam_search import beam_search
+from .nn.checks import check_bool, check_float, check_int, check_token_ids, require_tensor
+from .nn.masks import check_binary_mask
 from .token_rules import check_rules, token_rules
 
 
 def _check_mask(attention_mask: Tensor | None, input_ids: Tensor) -> Tensor | None:
+    """The prompt's keep-mask as bool (0/1 values checked once here, so the decode steps need not)."""
     if attention_mask is None:
         return None
-    if attention_mask.shape != input_ids.shape:
+    if require_tensor(attention_mask, "attention_mask", "keep-mask").shape != input_ids.shape:
         raise ValueError(f"attention_mask must have the shape of input_ids {list(input_ids.shape)}, "
                          f"got {list(attention_mask.shape)}")
-    return attention_mask.to(input_ids.dtype)
+    return check_binary_mask(attention_mask) != 0
 
 
-def _prompt_mask(attention_mask: Tensor | None, input_ids: Tensor) -> Tensor | None:
-    """A decoder prompt's mask, or None when nothing is padded (the fast path: no bias at all)."""
-    mask = _check_mask(attention_mask, input_ids)
-    if mask is None or bool((mask != 0).all()):
+def _prompt_mask(mask: Tensor | None) -> Tensor | None:
+    """A decoder prompt's checked bool mask, or None when nothing is padded (the fast path: no bias at all)."""
+    if mask is None or bool(mask.all()):
         return None
-    if bool((mask[:, -1] == 0).any()):
+    if bool((~mask[:, -1]).any()):
         raise ValueError("prompts must be left-padded for generation: the last position of every row must be a "
                          "real token (attention_mask 1)")
     return mask
@@ -58,6 +60,18 @@ def filter_logits(logits: Tensor, *, temperature: float = 1.0, top_k: int | None
         drop = drop_sorted.scatter(-1, order, drop_sorted)
         logits = logits.masked_fill(drop, float("-inf"))
     return logits
+
+
+def _check_types(ints: dict[str, Any], floats: dict[str, Any], bools: dict[str, Any]) -> None:
+    """Options by kind (None: the option is off): real ints, finite numbers, True/False."""
+    for name, value in ints.items():
+        if value is not None:
+            check_int(value, name)
+    for name, value in floats.items():
+        if value is not None:
+            check_float(value, name)
+    for name, value in bools.items():
+        check_bool(value, name)
 
 
 def _validate(max_new_tokens: int, temperature: float, top_k: int | None, top_p: float | None,
@@ -81,6 +95,15 @@ def _validate(max_new_tokens: int, temperature: float, top_k: int | None, top_p:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
     if top_p is not None and not 0.0 < top_p <= 1.0:
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+
+
+def _eos_ids(eos_token_id: int | Sequence[int] | None) -> list[int]:
+    """``eos_token_id`` (an int, a sequence of ints or None) as a list of ints."""
+    if eos_token_id is None:
+        return []
+    if isinstance(eos_token_id, (list, tuple)):
+        return [check_int(t, "eos_token_id") for t in eos_token_id]
+    return [check_int(eos_token_id, "eos_token_id")]
 
 
 def _check_token_ids(eos: list[int], pad: int | None, vocab_size: int) -> None:
@@ -155,16 +178,24 @@ def generate(
     if backbone.architecture not in ("decoder", "encoder-decoder") or not hasattr(model.head, "vocab_size"):
         raise TypeError(f"generate needs a decoder with a language-model head; this is a {backbone.architecture} "
                         f"with task {model.task!r} (use causal-lm or seq2seq-lm)")
+    _check_types(
+        ints=dict(max_new_tokens=max_new_tokens, top_k=top_k, num_beams=num_beams,
+                  num_return_sequences=num_return_sequences, no_repeat_ngram_size=no_repeat_ngram_size,
+                  min_new_tokens=min_new_tokens, pad_token_id=pad_token_id),
+        floats=dict(temperature=temperature, top_p=top_p, length_penalty=length_penalty,
+                    repetition_penalty=repetition_penalty),
+        bools=dict(do_sample=do_sample, early_stopping=early_stopping, compile=compile))
     _validate(max_new_tokens, temperature, top_k, top_p, do_sample, num_beams, num_return_sequences)
     check_rules(repetition_penalty, no_repeat_ngram_size, min_new_tokens)
-    if input_ids.dim() != 2 or input_ids.shape[1] == 0:
+    if check_token_ids(input_ids, "input_ids").dim() != 2 or input_ids.shape[1] == 0:
         raise ValueError(f"input_ids must be [batch, seq_len] with seq_len >= 1, got shape {list(input_ids.shape)}")
+    attention_mask = _check_mask(attention_mask, input_ids)  # bool [B, T] or None
     copies = num_beams if num_beams > 1 else num_return_sequences  # rows per prompt: beams, or samples
     if copies > 1:  # each row becomes `copies` rows (an encoder-decoder's encoder still runs once per row)
         expand = lambda t: None if t is None else t.repeat_interleave(copies, dim=0)  # noqa: E731
         if backbone.architecture == "decoder":
             input_ids, attention_mask = expand(input_ids), expand(attention_mask)
-    eos_list = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id or [])
+    eos_list = _eos_ids(eos_token_id)
     _check_token_ids(eos_list, pad_token_id, model.head.vocab_size)
     pad = pad_token_id if pad_token_id is not None else (eos_list[0] if eos_list else 0)
     batch, device = input_ids.shape[0], input_ids.device
@@ -173,7 +204,7 @@ def generate(
     step: Callable[..., Tensor]
     step_args: Callable[[Tensor, int], tuple[Any, ...]]  # (new ids [B, T_new], length incl. them) -> step's args
     if backbone.architecture == "decoder":
-        mask = _prompt_mask(attention_mask, input_ids)
+        mask = _prompt_mask(attention_mask)
         start = input_ids.shape[1]
         backbone.check_length(start + max_new_tokens)
         caches = backbone.make_caches(batch, start + max_new_tokens, dtype=dtype, device=device)
@@ -181,14 +212,13 @@ def generate(
         sequence[:, :start] = input_ids
         full_mask = None
         if mask is not None:
-            full_mask = torch.ones_like(sequence)
+            full_mask = torch.ones_like(sequence, dtype=torch.bool)
             full_mask[:, :start] = mask
         step = _decoder_step
         step_args = lambda ids, length: (  # noqa: E731
             backbone, model.head, ids, None if full_mask is None else full_mask[:, :length], caches)
     else:
-        mask = _check_mask(attention_mask, input_ids)
-        mask = torch.ones_like(input_ids) if mask is None else mask
+        mask = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask
         memory = backbone.encode(input_ids, attention_mask=mask)
         if copies > 1:
             memory, mask = expand(memory), expand(mask)
@@ -203,7 +233,7 @@ def generate(
     decode_step = _compiled(step) if compile else step
     padding = None  # left-padding lengths of decoder prompts: not part of the history repeats count in
     if backbone.architecture == "decoder" and mask is not None:
-        padding = (mask != 0).int().argmax(dim=1)
+        padding = mask.int().argmax(dim=1)
     rules = token_rules(repetition_penalty=repetition_penalty, no_repeat_ngram_size=no_repeat_ngram_size,
                         min_new_tokens=min_new_tokens, eos=eos_list, start=start, prompt_padding=padding)
 
