@@ -11,6 +11,7 @@ from registry import TaskInfo, resolve
 
 from .models.family import Family
 from .models.spec import build_spec
+from .nn.checks import check_bool, describe
 from .nn.init import skip_init
 from .tasks.model import ZooModel
 from .weights.load import load_weights
@@ -60,6 +61,20 @@ def _pretrained_weights(card: registry.Card, weights: str | os.PathLike | None) 
     return card.weights
 
 
+def _check_create_args(name: Any, task: Any, weights: Any, pretrained: Any) -> None:
+    """Types of `create`'s arguments, each with what is allowed (values are checked where they are used)."""
+    if not isinstance(name, str):
+        raise TypeError(f"the model name must be a string such as 'vit-small', got {describe(name)}; "
+                        "zoo.list_models() lists the names")
+    if task is not None and not isinstance(task, str):
+        raise TypeError(f"task must be a task name (a string) or None, got {describe(task)}; "
+                        "zoo.list_tasks() lists the names")
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise TypeError(f"weights must be a path (str or os.PathLike) to a file or directory, or a hub reference "
+                        f"'hf-hub:OWNER/NAME[@REVISION]', got {describe(weights)}")
+    check_bool(pretrained, "pretrained")
+
+
 def create(name: str, *, task: str | None = None, weights: str | os.PathLike | None = None,
            pretrained: bool = False, **overrides: Any) -> ZooModel:
     """Build the model card ``name`` for ``task`` (default: the card's), with spec ``overrides``.
@@ -72,6 +87,7 @@ def create(name: str, *, task: str | None = None, weights: str | os.PathLike | N
     `zoo.save`, Hugging Face or timm), or a hub reference ``hf-hub:OWNER/NAME[@REVISION]``;
     zoo's layout or a foreign one the family knows through its key maps; loading is strict.
     """
+    _check_create_args(name, task, weights, pretrained)
     card = registry.get_card(name)
     if pretrained:
         weights = _pretrained_weights(card, weights)
