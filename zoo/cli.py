@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Sequence
 
@@ -94,10 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_broken_pipe() -> int:
+    """The reader went away (``zoo list | head``): stop without a traceback, as the Python docs advise.
+
+    Python flushes stdout again at exit; pointing it at devnull first keeps that flush quiet too.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 1  # what Python itself exits with on EPIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the try, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except (registry.UnknownNameError, registry.DuplicateNameError, registry.CardError, ValueError) as exc:
         print(f"zoo: error: {exc}", file=sys.stderr)
         return 2
