@@ -14,7 +14,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from .card import Card, cards_from_source
-from .errors import DuplicateNameError, UnknownNameError, unknown
+from .errors import DuplicateNameError, UnknownNameError, check_name, unknown
 from .task import TaskInfo
 
 GROUPS = {"family": "zoo.families", "card": "zoo.cards", "task": "zoo.tasks"}
@@ -113,18 +113,21 @@ class Catalog:
 
     # lookup ----------------------------------------------------------------------
     def card(self, name: str) -> Card:
+        check_name("model", name)
         cards = self.cards()
         if name not in cards:
             raise unknown("model", name, cards)
         return cards[name]
 
     def family(self, name: str) -> Any:
+        check_name("family", name)
         table = self._discovered("family")
         if name not in table:
             raise unknown("family", name, table)
         return self._load("family", name, table[name])
 
     def task(self, name: str) -> TaskInfo:
+        check_name("task", name)
         table = self._discovered("task")
         if name not in table:
             raise unknown("task", name, table)

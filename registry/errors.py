@@ -25,3 +25,11 @@ def unknown(kind: str, name: str, known: Iterable[str]) -> UnknownNameError:
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     listing = f" Known {kind}s: {', '.join(known)}." if len(known) <= 12 else f" ({len(known)} {kind}s are registered.)"
     return UnknownNameError(f"unknown {kind} {name!r}.{hint}{listing}")
+
+
+def check_name(kind: str, name: object) -> None:
+    """Names are strings: anything else is a TypeError saying so, not a failed lookup."""
+    if not isinstance(name, str):
+        listing = {"model": "zoo.list_models()", "task": "zoo.list_tasks()", "family": "zoo.list_families()"}[kind]
+        raise TypeError(f"a {kind} name must be a string, got {type(name).__name__} {name!r:.40}; "
+                        f"{listing} lists them")

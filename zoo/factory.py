@@ -103,6 +103,9 @@ def create(name: str, *, task: str | None = None, weights: str | os.PathLike | N
 
 def load(directory: str | os.PathLike) -> ZooModel:
     """Rebuild a model saved by `zoo.save` (no pickle: spec from JSON, tensors from safetensors)."""
+    if not isinstance(directory, (str, os.PathLike)):
+        raise TypeError(f"zoo.load takes the path (str or os.PathLike) of a directory written by zoo.save, got "
+                        f"{describe(directory)}")
     directory = Path(directory)
     config = read_config(directory)
     family = get_family(config["family"])

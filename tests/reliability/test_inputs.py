@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+import registry
 import zoo
 from zoo.factory import get_family
 
@@ -321,3 +322,10 @@ def test_cli_in_a_closed_pipe_exits_quietly(command):
     _, stderr = process.communicate(timeout=120)
     assert stderr.decode() == "", stderr.decode()
     assert process.returncode == 1  # what Python exits with on EPIPE
+
+
+@pytest.mark.parametrize("lookup", [zoo.info, zoo.load, registry.get_task, registry.get_family])
+@pytest.mark.parametrize("name", [None, 123, ["vit-small"]])
+def test_lookups_by_name_take_strings(lookup, name):
+    with pytest.raises(TypeError, match=r"(name must be a string|takes the path).*got (NoneType|int|list)"):
+        lookup(name)
