@@ -225,11 +225,10 @@ class Trainer:
         self._refuse_changes(state)
         self._load_state(state)
         self._warn_changes(state)
-        log = state.get("log", {})
+        log = state.get("log", {})  # absent in checkpoints of earlier versions
         self.window, self.elapsed, self.best_loss = list(log.get("window", [])), log.get("elapsed", 0.0), \
             log.get("best_loss")
-        if log.get("healthy", True) and log.get("loss") is not None and math.isfinite(log["loss"]):
-            self.best_loss = min(log["loss"], self.best_loss if self.best_loss is not None else math.inf)
+        self._track_best(log)
         epoch, batch = self._position(state)
         checkpoint.set_rng_state(state["rng"])
         self.last_checkpoint = state["path"]
@@ -394,11 +393,15 @@ class Trainer:
                 self.files.forget(path)
                 raise
             self.last_checkpoint = str(path)
-            if health["healthy"]:
-                self.best_loss = loss if self.best_loss is None else min(self.best_loss, loss)
+            self._track_best(health)
             self._rotate()
         self.since_checkpoint = [0.0, 0]
         barrier(self.env)
+
+    def _track_best(self, health: Mapping[str, Any]) -> None:
+        """The run's best checkpoint loss, which later checkpoints are judged against (`divergence`)."""
+        if health.get("healthy"):
+            self.best_loss = health["loss"] if self.best_loss is None else min(self.best_loss, health["loss"])
 
     def _rotate(self) -> None:
         """Remove all but the newest ``keep_last`` checkpoints this run wrote, sparing the newest
