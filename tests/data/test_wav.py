@@ -8,7 +8,7 @@ import wave
 import pytest
 import torch
 
-from zoo.data.wav import WavError, read_wav, write_wav
+from zoo.data.wav import WavError, WavInfo, read_wav, wav_info, write_wav
 
 PCM_GUID_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"  # KSDATAFORMAT_SUBTYPE_* after the code
 
@@ -124,9 +124,20 @@ def test_reads_extensible_pcm_with_extra_chunks(tmp_path):
 def test_clear_errors(tmp_path, content, match):
     path = tmp_path / "bad.wav"
     path.write_bytes(content)
-    with pytest.raises(WavError, match=match) as info:
-        read_wav(path)
-    assert str(path) in str(info.value)
+    for read in (read_wav, wav_info):  # the header check refuses exactly what reading refuses
+        with pytest.raises(WavError, match=match) as info:
+            read(path)
+        assert str(path) in str(info.value)
+
+
+def test_wav_info_reads_the_header_only(tmp_path):
+    path = tmp_path / "x.wav"
+    data = struct.pack("<4h", 1, 2, 3, 4)
+    path.write_bytes(riff(fmt_chunk(1, 2, 16000, 16), data, extra=[(b"LIST", b"abc")]) + b"cue \x00\x00\x00\x00")
+    assert wav_info(path) == WavInfo(sample_rate=16000, channels=2, bits=16, is_float=False, frames=2,
+                                     data_offset=path.read_bytes().index(data))
+    path.write_bytes(riff(fmt_chunk(1, 1, 8000, 16), b""))
+    assert wav_info(path).frames == 0 and read_wav(path)[0].shape == (1, 0)
 
 
 def test_missing_file(tmp_path):

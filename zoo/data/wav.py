@@ -4,7 +4,8 @@
 WAVE_FORMAT_EXTENSIBLE files) and accepts integer PCM of 8, 16, 24 or 32 bits, IEEE float of
 32 or 64 bits, plain or extensible, any number of channels. Compressed encodings (ADPCM,
 A-law, mu-law, MP3 in a WAV, ...) and damaged files are refused with an error saying what was
-found; decode those with another tool first.
+found; decode those with another tool first. ``wav_info`` checks a file the same way from its
+header alone (format, rate, length), so a folder of clips can be checked before training.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import struct
 import secrets
 import sys
 from pathlib import Path
+from typing import BinaryIO, NamedTuple
 
 import torch
 from torch import Tensor
@@ -31,24 +33,75 @@ def _format_name(tag: int) -> str:
     return f"format 0x{tag:04X}" + (f" ({_FORMAT_NAMES[tag]})" if tag in _FORMAT_NAMES else "")
 
 
-def _chunks(path: Path, data: bytes):
-    """Yield ``(chunk_id, payload)`` for every chunk after the RIFF/WAVE header."""
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        found = data[:4] + (b" " + data[8:12] if len(data) >= 12 else b"")
+class WavInfo(NamedTuple):
+    """What a WAV file's header says: enough to check it and size it without reading the samples."""
+
+    sample_rate: int
+    channels: int
+    bits: int
+    is_float: bool
+    frames: int  # samples per channel
+    data_offset: int  # where the samples start in the file
+
+
+def _find_chunks(path: Path, f: BinaryIO, size: int) -> tuple[bytes | None, int | None, int]:
+    """(fmt payload, data offset, data size) from the chunk headers, seeking past everything else."""
+    head = f.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        found = head[:4] + (b" " + head[8:12] if len(head) >= 12 else b"")
         raise WavError(f"{path}: not a RIFF/WAVE file (starts with {found!r}; RIFX and RF64 are not supported "
                        f"either); expected a WAV file with {_SUPPORTED}")
-    pos = 12
-    while pos + 8 <= len(data):
-        chunk_id, size = data[pos:pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
-        if pos + 8 + size > len(data):
+    fmt, pos = None, 12
+    while pos + 8 <= size:
+        f.seek(pos)
+        chunk_id, chunk_size = struct.unpack("<4sI", f.read(8))
+        if pos + 8 + chunk_size > size:
             raise WavError(f"{path}: truncated file: chunk {chunk_id.decode('latin-1')!r} at byte {pos} declares "
-                           f"{size} bytes but only {len(data) - pos - 8} remain")
-        yield chunk_id, data[pos + 8:pos + 8 + size]
-        pos += 8 + size + (size & 1)  # chunks are padded to an even length
+                           f"{chunk_size} bytes but only {size - pos - 8} remain")
+        if chunk_id == b"data":  # anything after the samples (cue, LIST) is metadata
+            return fmt, pos + 8, chunk_size
+        if chunk_id == b"fmt ":
+            fmt = f.read(chunk_size)
+        pos += 8 + chunk_size + (chunk_size & 1)  # chunks are padded to an even length
+    return fmt, None, 0
+
+
+def wav_info(path: str | os.PathLike) -> WavInfo:
+    """Check a WAV file's header and return its format and length; the samples are not read.
+
+    Raises ``WavError`` for anything `read_wav` would refuse (not a WAV, compressed, truncated,
+    inconsistent), and ``FileNotFoundError``. A few hundred bytes are read, whatever the file's size.
+    """
+    path = Path(path)
+    with open(path, "rb") as f:
+        fmt, offset, data_size = _find_chunks(path, f, os.fstat(f.fileno()).st_size)
+    if fmt is None or len(fmt) < 16:
+        raise WavError(f"{path}: no valid 'fmt ' chunk before the samples (truncated or damaged file)")
+    tag, channels, rate, _, block_align, bits = struct.unpack_from("<HHIIHH", fmt)
+    if tag == EXTENSIBLE:
+        if len(fmt) < 40:
+            raise WavError(f"{path}: WAVE_FORMAT_EXTENSIBLE 'fmt ' chunk is {len(fmt)} bytes, expected 40")
+        tag = struct.unpack_from("<H", fmt, 24)[0]  # the sub-format GUID begins with the format code
+    if offset is None:
+        raise WavError(f"{path}: no 'data' chunk (truncated or damaged file)")
+    if tag not in (PCM, IEEE_FLOAT):
+        raise WavError(f"{path}: {_format_name(tag)} is compressed or unknown; supported: {_SUPPORTED}")
+    is_float = tag == IEEE_FLOAT
+    if (is_float and bits not in (32, 64)) or (not is_float and bits not in (8, 16, 24, 32)):
+        raise WavError(f"{path}: {bits}-bit {'float' if is_float else 'PCM'} is not supported; supported: {_SUPPORTED}")
+    if channels < 1 or rate < 1 or block_align != channels * bits // 8:
+        raise WavError(f"{path}: inconsistent 'fmt ' chunk ({channels} channels, {rate} Hz, {bits} bits, "
+                       f"block_align {block_align}; block_align must be channels * bytes per sample)")
+    if data_size % block_align:
+        raise WavError(f"{path}: truncated file: {data_size} data bytes is not a whole number of "
+                       f"{block_align}-byte frames")
+    return WavInfo(rate, channels, bits, is_float, data_size // block_align, offset)
 
 
 def _decode(raw: bytes, is_float: bool, width: int) -> Tensor:
     """Little-endian samples -> float32 [n] in [-1, 1] (integer PCM full scale; floats as stored)."""
+    if not raw:  # torch.frombuffer refuses an empty buffer
+        return torch.zeros(0)
     b = torch.frombuffer(bytearray(raw), dtype=torch.uint8)  # [n * width]
     if width == 1:  # 8-bit WAV is unsigned, centred on 128
         return (b.to(torch.float32) - 128.0) / 128.0
@@ -69,40 +122,18 @@ def read_wav(path: str | os.PathLike) -> tuple[Tensor, int]:
     """Read a WAV file -> ``(waveform [channels, samples] float32, sample_rate)``.
 
     Integer PCM is scaled by its full scale (int16 / 32768, ...), so it lies in [-1, 1); float
-    files are returned as stored. Raises ``WavError`` for anything else, and ``FileNotFoundError``.
+    files are returned as stored. Raises ``WavError`` for anything else (see `wav_info`), and
+    ``FileNotFoundError``.
     """
-    path = Path(path)
-    data = path.read_bytes()
-    fmt = raw = None
-    for chunk_id, payload in _chunks(path, data):
-        if chunk_id == b"fmt ":
-            fmt = payload
-        elif chunk_id == b"data":
-            raw = payload
-            break  # anything after the samples (cue, LIST) is metadata
-    if fmt is None or len(fmt) < 16:
-        raise WavError(f"{path}: no valid 'fmt ' chunk before the samples (truncated or damaged file)")
-    tag, channels, rate, _, block_align, bits = struct.unpack_from("<HHIIHH", fmt)
-    if tag == EXTENSIBLE:
-        if len(fmt) < 40:
-            raise WavError(f"{path}: WAVE_FORMAT_EXTENSIBLE 'fmt ' chunk is {len(fmt)} bytes, expected 40")
-        tag = struct.unpack_from("<H", fmt, 24)[0]  # the sub-format GUID begins with the format code
-    if raw is None:
-        raise WavError(f"{path}: no 'data' chunk (truncated or damaged file)")
-    if tag not in (PCM, IEEE_FLOAT):
-        raise WavError(f"{path}: {_format_name(tag)} is compressed or unknown; supported: {_SUPPORTED}")
-    is_float = tag == IEEE_FLOAT
-    if (is_float and bits not in (32, 64)) or (not is_float and bits not in (8, 16, 24, 32)):
-        raise WavError(f"{path}: {bits}-bit {'float' if is_float else 'PCM'} is not supported; supported: {_SUPPORTED}")
-    width = bits // 8
-    if channels < 1 or rate < 1 or block_align != channels * width:
-        raise WavError(f"{path}: inconsistent 'fmt ' chunk ({channels} channels, {rate} Hz, {bits} bits, "
-                       f"block_align {block_align}; block_align must be channels * bytes per sample)")
-    if len(raw) % block_align:
-        raise WavError(f"{path}: truncated file: {len(raw)} data bytes is not a whole number of "
-                       f"{block_align}-byte frames")
-    wave = _decode(raw, is_float, width).view(-1, channels).t().contiguous()  # [channels, samples]
-    return wave, rate
+    info = wav_info(path)
+    size = info.frames * info.channels * info.bits // 8
+    with open(path, "rb") as f:
+        f.seek(info.data_offset)
+        raw = f.read(size)
+    if len(raw) != size:
+        raise WavError(f"{path}: truncated file: the samples end early (did the file change while being read?)")
+    wave = _decode(raw, info.is_float, info.bits // 8).view(-1, info.channels).t().contiguous()  # [channels, samples]
+    return wave, info.sample_rate
 
 
 def write_wav(path: str | os.PathLike, waveform: Tensor, sample_rate: int) -> None:
