@@ -6,7 +6,8 @@ import json
 import pytest
 import torch
 
-from zoo.data.files import DataFileError, JsonlPairs, JsonlTexts, TextLines, TranscriptManifest, WavFolder
+from zoo.data.files import (DataFileError, JsonlPairs, JsonlTexts, SampleRateError, TextLines, TranscriptManifest,
+                            WavFolder, check_images, check_wavs)
 from zoo.data.wav import write_wav
 
 
@@ -93,11 +94,45 @@ def test_wav_folder(tmp_path):
 
 def test_wav_folder_sample_rate(tmp_path):
     speech_commands(tmp_path, rate=8000)
+    with pytest.raises(SampleRateError, match="no/0.wav: sampled at 8000 Hz, expected 16000 Hz \\(and 5 more files "
+                                              "not at 16000 Hz\\); pass resample=True"):
+        WavFolder(tmp_path, sample_rate=16000)  # every header is checked when created, not when read
+    data = WavFolder(tmp_path, sample_rate=16000, resample=True)
+    wave, _ = data[3]
+    assert wave.shape == (200,) and data.samples[3] == 200  # 100 samples at 8 kHz
+
+
+def test_check_wavs_reads_headers_and_names_every_bad_file(tmp_path):
+    import torchaudio.functional as AF
+
+    write_wav(tmp_path / "odd.wav", torch.rand(1001) * 0.1, 22050)
+    resampled = len(AF.resample(torch.rand(1001), 22050, 16000))
+    assert check_wavs([tmp_path / "odd.wav"], 16000, resample=True) == [resampled]
+    for name in ("a", "b", "c", "d", "e"):
+        (tmp_path / f"{name}.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVE")  # a header, no chunks
+    with pytest.raises(DataFileError, match=r"a.wav: no valid 'fmt ' chunk .* \(and 4 more bad files: .*b.wav, "
+                                            r".*c.wav, .*d.wav, \.\.\.\)$"):
+        check_wavs(sorted(tmp_path.glob("*.wav")), 16000, resample=True)
+
+
+def test_a_wav_damaged_after_the_check_is_a_data_file_error_when_read(tmp_path):
+    speech_commands(tmp_path)
     data = WavFolder(tmp_path, sample_rate=16000)
-    with pytest.raises(DataFileError, match="sampled at 8000 Hz, expected 16000 Hz; pass resample=True"):
+    data.paths[0].write_bytes(b"junk")
+    with pytest.raises(DataFileError, match="no/0.wav: not a RIFF/WAVE file"):
         data[0]
-    wave, _ = WavFolder(tmp_path, sample_rate=16000, resample=True)[3]
-    assert wave.shape == (200,)  # 100 samples at 8 kHz
+
+
+def test_check_images_decodes_a_jpeg_without_its_end_marker(tmp_path):
+    from PIL import Image
+
+    Image.effect_noise((128, 128), 40).convert("RGB").save(tmp_path / "a.jpg")  # headers: the first 600 bytes
+    (tmp_path / "b.jpg").write_bytes((tmp_path / "a.jpg").read_bytes() + bytes(5000))  # data after the end marker
+    check_images([tmp_path / "a.jpg", tmp_path / "b.jpg"])  # b is decoded in full, and it is fine
+    whole = (tmp_path / "a.jpg").read_bytes()
+    (tmp_path / "c.jpg").write_bytes(whole[:len(whole) // 2])  # verify() passes it; decoding finds it truncated
+    with pytest.raises(DataFileError, match="c.jpg: OSError: image file is truncated"):  # by decoding
+        check_images([tmp_path / "c.jpg"])
 
 
 def test_wav_folder_errors(tmp_path):
