@@ -42,3 +42,12 @@ def unigram_entropy_of(dataset: Any, limit: int = 2000) -> float:
     from zoo.data.synthetic import unigram_entropy
 
     return unigram_entropy(dataset[i] for i in range(min(len(dataset), limit)))
+
+
+def check_max_length(model: Any, max_length: int) -> Any:
+    """``model``, once examples of ``max_length`` tokens fit its learned positions (where it has ``max_positions``)."""
+    limit = getattr(model.spec, "max_positions", None)
+    if limit is not None and max_length > limit:
+        raise ConfigError(f"data.max_length={max_length} is more than the model's max_positions={limit}; lower "
+                          f"data.max_length or raise model.spec.max_positions")
+    return model

@@ -19,8 +19,10 @@ import torch
 from zoo.train import Batch, ConfigError, Job, RunConfig, main as run_main
 from zoo.train.metrics import accuracy, mean_loss
 
-from ._audio import pad, sample_rate_of
-from ._common import CONFIGS, create_model
+from ._audio import check_clip_lengths, pad, resample_key, sample_rate_of
+from ._common import CONFIGS, check_model, create_model
+
+TASK = "audio-classification"
 
 
 @dataclass
@@ -55,8 +57,9 @@ def datasets(data: AudioData, sample_rate: int) -> tuple[Any, Any, list[str]]:
         if not (root / split).is_dir():
             raise FileNotFoundError(f"data.root={root} needs {split}/ with one sub-folder of .wav files per label "
                                     f"(the Speech Commands layout); {root / split} is missing")
-    train = WavFolder(root / "train", sample_rate=sample_rate, resample=data.resample)
-    val = WavFolder(root / "val", sample_rate=sample_rate, resample=data.resample)
+    with resample_key():
+        train = WavFolder(root / "train", sample_rate=sample_rate, resample=data.resample)
+        val = WavFolder(root / "val", sample_rate=sample_rate, resample=data.resample)
     if list(val.classes) != list(train.classes):
         raise DataFileError(f"{root}: train/ and val/ must have the same label folders; train has "
                             f"{', '.join(train.classes)}, val has {', '.join(val.classes)}")
@@ -64,6 +67,7 @@ def datasets(data: AudioData, sample_rate: int) -> tuple[Any, Any, list[str]]:
 
 
 def build(cfg: Config, env: Any) -> Job:
+    check_model(cfg.model, TASK)
     train, val, classes = datasets(cfg.data, sample_rate_of(cfg.model))
 
     def collate(items: list) -> Batch:
@@ -75,7 +79,10 @@ def build(cfg: Config, env: Any) -> Job:
         return {"loss": mean_loss(model.loss(logits.float(), batch.targets), len(batch.targets)),
                 "accuracy": accuracy(logits, batch.targets)}
 
-    return Job(make_model=lambda: create_model(cfg.model, "audio-classification", num_classes=len(classes)),
+    def make_model():
+        return check_clip_lengths(create_model(cfg.model, TASK, num_classes=len(classes)), train, val)
+
+    return Job(make_model=make_model,
                train_set=train, val_set=val, collate=collate, evaluate=evaluate, name="audio_classification")
 
 

@@ -17,8 +17,10 @@ from typing import Any
 from zoo.train import Batch, Job, RunConfig, main as run_main
 from zoo.train.metrics import perplexity
 
-from ._common import CONFIGS, create_model
-from ._text import TextData, text_datasets, unigram_entropy_of
+from ._common import CONFIGS, check_model, create_model
+from ._text import TextData, check_max_length, text_datasets, unigram_entropy_of
+
+TASK = "causal-lm"
 
 
 @dataclass
@@ -30,6 +32,7 @@ def build(cfg: Config, env: Any) -> Job:
     from zoo.data import ByteTokenizer
     from zoo.tasks.language import IGNORE_INDEX
 
+    check_model(cfg.model, TASK)
     train, val = text_datasets(cfg.data)
     tokenizer = ByteTokenizer(add_bos=True, add_eos=True)
     entropy = unigram_entropy_of(val)
@@ -45,7 +48,10 @@ def build(cfg: Config, env: Any) -> Job:
         predicted = int((batch.targets[:, 1:] != IGNORE_INDEX).sum())
         return {"loss": (float(model.loss(logits, batch.targets)) * predicted, predicted)}
 
-    return Job(make_model=lambda: create_model(cfg.model, "causal-lm", vocab_size=tokenizer.vocab_size),
+    def make_model():
+        return check_max_length(create_model(cfg.model, TASK, vocab_size=tokenizer.vocab_size), cfg.data.max_length)
+
+    return Job(make_model=make_model,
                train_set=train, val_set=val, collate=collate, evaluate=evaluate,
                summarize=lambda m: {"perplexity": perplexity(m["loss"]), "unigram_entropy": entropy},
                name="causal_lm")

@@ -18,7 +18,9 @@ import torch
 from zoo.train import Batch, ConfigError, Job, RunConfig, main as run_main
 from zoo.train.metrics import accuracy, mean_loss
 
-from ._common import CONFIGS, card_meta, create_model
+from ._common import CONFIGS, card_meta, check_model, create_model
+
+TASK = "image-classification"
 
 
 @dataclass
@@ -26,7 +28,7 @@ class ImageData:
     source: Literal["shapes", "cifar10", "imagefolder"] = "shapes"
     root: str = ""  # cifar10: where the data set is (or is downloaded to); imagefolder: a folder with train/ and val/
     download: bool = False  # cifar10 only: fetch it if it is not in root
-    image_size: int = 32  # shapes are drawn at this size; imagefolder images are resized and centre-cropped to it
+    image_size: int = 32  # the model's img_size; shapes are drawn at it, other images resized and centre-cropped
     train_size: int = 4000  # shapes only
     val_size: int = 500  # shapes only
 
@@ -53,8 +55,10 @@ def datasets(data: ImageData) -> tuple[Any, Any, list[str]]:
     if not data.root:
         raise ConfigError(f"data.source={data.source!r} needs data.root (a folder)")
     root = Path(data.root)
+    size = data.image_size
+    resize = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size), transforms.ToTensor()])
     if data.source == "cifar10":
-        to_tensor = transforms.ToTensor()
+        to_tensor = transforms.ToTensor() if size == 32 else resize  # CIFAR-10 images are 32 x 32
         try:
             train = torchvision.datasets.CIFAR10(str(root), train=True, download=data.download, transform=to_tensor)
             val = torchvision.datasets.CIFAR10(str(root), train=False, download=data.download, transform=to_tensor)
@@ -62,23 +66,21 @@ def datasets(data: ImageData) -> tuple[Any, Any, list[str]]:
             raise FileNotFoundError(f"CIFAR-10 is not in {root} ({exc}); pass data.download=true to fetch it") \
                 from None
         return train, val, list(train.classes)
-    shape = transforms.Compose([transforms.Resize(data.image_size), transforms.CenterCrop(data.image_size),
-                                transforms.ToTensor()])
+    from zoo.data.files import DataFileError, image_folder
+
     for split in ("train", "val"):
         if not (root / split).is_dir():
             raise FileNotFoundError(f"data.root={root} needs {split}/ with one sub-folder of images per class "
                                     f"(the ImageFolder layout); {root / split} is missing")
-    train = torchvision.datasets.ImageFolder(str(root / "train"), transform=shape)
-    val = torchvision.datasets.ImageFolder(str(root / "val"), transform=shape)
+    train, val = image_folder(root / "train", transform=resize), image_folder(root / "val", transform=resize)
     if val.classes != train.classes:
-        from zoo.data.files import DataFileError
-
         raise DataFileError(f"{root}: train/ and val/ must have the same class folders; train has "
                             f"{', '.join(train.classes)}, val has {', '.join(val.classes)}")
     return train, val, list(train.classes)
 
 
 def build(cfg: Config, env: Any) -> Job:
+    check_model(cfg.model, TASK)
     train, val, classes = datasets(cfg.data)
     model_meta = card_meta(cfg.model.name)
     mean = torch.tensor(model_meta.get("mean", [0.5, 0.5, 0.5])).view(3, 1, 1)
@@ -95,7 +97,10 @@ def build(cfg: Config, env: Any) -> Job:
         return {"loss": mean_loss(model.loss(logits.float(), labels), len(labels)),
                 "accuracy": accuracy(logits, labels)}
 
-    return Job(make_model=lambda: create_model(cfg.model, "image-classification", num_classes=len(classes)),
+    def make_model():
+        return create_model(cfg.model, TASK, num_classes=len(classes), img_size=cfg.data.image_size)
+
+    return Job(make_model=make_model,
                train_set=train, val_set=val, collate=collate, evaluate=evaluate, name="image_classification")
 
 

@@ -20,8 +20,10 @@ import torch
 from zoo.train import Batch, Job, RunConfig, main as run_main
 from zoo.train.metrics import perplexity
 
-from ._common import CONFIGS, create_model
-from ._text import TextData, text_datasets, unigram_entropy_of
+from ._common import CONFIGS, check_model, create_model
+from ._text import TextData, check_max_length, text_datasets, unigram_entropy_of
+
+TASK = "masked-lm"
 
 
 @dataclass
@@ -58,6 +60,7 @@ def build(cfg: Config, env: Any) -> Job:
     from zoo.data import ByteTokenizer
     from zoo.tasks.language import IGNORE_INDEX
 
+    check_model(cfg.model, TASK)
     train, val = text_datasets(cfg.data)
     tokenizer = ByteTokenizer(add_bos=True, add_eos=True)
     entropy = unigram_entropy_of(val)
@@ -83,7 +86,7 @@ def build(cfg: Config, env: Any) -> Job:
         return {"loss": (float(model.loss(logits, batch.targets)) * count, count), "accuracy": (correct, count)}
 
     spec = {"vocab_size": tokenizer.vocab_size, "pad_token_id": tokenizer.pad_token_id}
-    return Job(make_model=lambda: create_model(cfg.model, "masked-lm", **spec),
+    return Job(make_model=lambda: check_max_length(create_model(cfg.model, TASK, **spec), cfg.data.max_length),
                train_set=train, val_set=val, collate=collate, eval_collate=eval_collate, evaluate=evaluate,
                summarize=lambda m: {"perplexity": perplexity(m["loss"]), "unigram_entropy": entropy},
                name="masked_lm")

@@ -16,7 +16,9 @@ from typing import Any, Literal
 from zoo.train import Batch, ConfigError, Job, RunConfig, main as run_main
 from zoo.train.metrics import exact_match
 
-from ._common import CONFIGS, create_model
+from ._common import CONFIGS, check_model, create_model
+
+TASK = "seq2seq-lm"
 
 
 @dataclass
@@ -57,6 +59,7 @@ def build(cfg: Config, env: Any) -> Job:
     from zoo.data import ByteTokenizer
     from zoo.tasks.language import IGNORE_INDEX
 
+    check_model(cfg.model, TASK)
     train, val = pair_datasets(cfg.data)
     tokenizer = ByteTokenizer(add_bos=False, add_eos=True)  # the decoder starts from the model's start token
 
@@ -80,7 +83,7 @@ def build(cfg: Config, env: Any) -> Job:
         return {"loss": (float(model.loss(logits, batch.targets)) * tokens, tokens),
                 "exact_match": exact_match(predictions, references)}
 
-    return Job(make_model=lambda: create_model(cfg.model, "seq2seq-lm", vocab_size=tokenizer.vocab_size),
+    return Job(make_model=lambda: create_model(cfg.model, TASK, vocab_size=tokenizer.vocab_size),
                train_set=train, val_set=val, collate=collate, evaluate=evaluate, name="seq2seq")
 
 

@@ -16,8 +16,10 @@ from typing import Any, Literal
 from zoo.train import Batch, ConfigError, Job, RunConfig, main as run_main
 from zoo.train.metrics import character_errors, mean_loss
 
-from ._audio import pad, sample_rate_of
-from ._common import CONFIGS, create_model
+from ._audio import check_clip_lengths, pad, resample_key, sample_rate_of
+from ._common import CONFIGS, check_model, create_model
+
+TASK = "ctc"
 
 
 @dataclass
@@ -47,17 +49,36 @@ def datasets(data: SpeechData, sample_rate: int) -> tuple[Any, Any, str]:
         raise ConfigError("data.source='manifest' needs data.train_manifest and data.val_manifest (CSV files)")
     from zoo.data.files import TranscriptManifest
 
-    train = TranscriptManifest(data.train_manifest, sample_rate=sample_rate, resample=data.resample)
-    val = TranscriptManifest(data.val_manifest, sample_rate=sample_rate, resample=data.resample)
+    with resample_key():
+        train = TranscriptManifest(data.train_manifest, sample_rate=sample_rate, resample=data.resample)
+        val = TranscriptManifest(data.val_manifest, sample_rate=sample_rate, resample=data.resample)
     vocabulary = data.vocabulary or "".join(train.alphabet)
-    unknown = sorted(set("".join(val.alphabet)) - set(vocabulary))
-    if unknown:
-        raise ConfigError(f"validation transcripts use characters outside the vocabulary: {''.join(unknown)!r}; "
-                          f"set data.vocabulary to include them (it is {vocabulary!r})")
+    for split, manifest in (("training", train), ("validation", val)):
+        unknown = sorted(set(manifest.alphabet) - set(vocabulary))
+        if unknown:
+            raise ConfigError(f"{split} transcripts ({manifest.csv_path}) use characters outside the vocabulary: "
+                              f"{''.join(unknown)!r}; set data.vocabulary to include them (it is {vocabulary!r})")
     return train, val, vocabulary
 
 
+def check_transcripts_fit(model: Any, *datasets: Any) -> Any:
+    """``model``, once every manifest transcript fits the CTC time steps the model gives its clip."""
+    import torch
+
+    backbone = model.backbone
+    for data in datasets:
+        if not hasattr(data, "check_transcripts") or not hasattr(backbone, "frontend"):  # generated clips always fit
+            continue
+        samples = torch.tensor(data.samples)  # [N] each clip's length
+        longest = int(samples.max())
+        steps, _ = backbone.time_lengths(backbone.frontend.frame_lengths(samples, longest),
+                                         backbone.frontend.num_frames(longest))
+        data.check_transcripts(steps.tolist())
+    return model
+
+
 def build(cfg: Config, env: Any) -> Job:
+    check_model(cfg.model, TASK)
     train, val, vocabulary = datasets(cfg.data, sample_rate_of(cfg.model))
 
     def collate(items: list) -> Batch:
@@ -70,7 +91,11 @@ def build(cfg: Config, env: Any) -> Job:
         return {"loss": mean_loss(model.loss(logits.float(), batch.targets), len(batch.targets)),
                 "cer": character_errors(predictions, batch.targets)}
 
-    return Job(make_model=lambda: create_model(cfg.model, "ctc", vocabulary=vocabulary),
+    def make_model():
+        model = check_clip_lengths(create_model(cfg.model, TASK, vocabulary=vocabulary), train, val)
+        return check_transcripts_fit(model, train, val)
+
+    return Job(make_model=make_model,
                train_set=train, val_set=val, collate=collate, evaluate=evaluate, name="speech_recognition")
 
 
