@@ -72,7 +72,8 @@ def test_every_recipe_config_parses():
     (["model.spec.depthh=2"], "unknown override depthh"),
     (["model.spec.num_classes=3"], "model.spec.num_classes=3 (the data needs 12)"),
     (["model.name=vit-huge-typo"], "vit-huge-typo"),
-    (["--config", "imagenet"], "is not one of this recipe's configs: cifar10, default, imagefolder"),
+    (["--config", "imagenet"], "is not one of this recipe's configs: cifar10, cifar10_small, default, imagefolder, "
+                               "imagefolder_small"),
 ])
 def test_bad_overrides_fail_with_a_clear_message(args, message, tmp_path, capsys):
     assert run("image_classification", *args, f"output_dir={tmp_path}") == 2

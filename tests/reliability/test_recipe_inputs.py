@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import re
 import struct
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -265,3 +266,67 @@ def test_max_length_beyond_the_model_positions_is_a_config_error(recipe, tmp_pat
                "model.spec.depth=1", "model.spec.num_heads=2", "model.spec.max_positions=64", "data.max_length=128",
                *QUICK, f"output_dir={tmp_path / 'r'}") == 2
     assert "data.max_length=128 is more than the model's max_positions=64" in one_line_error(capsys, recipe)
+
+
+# the own-data table and the configs agree ----------------------------------------------------------------------
+def own_data_rows() -> dict[tuple[str, str], str]:
+    """{(recipe, config): row} of the first table under docs/recipes.md's "Bring your own data"."""
+    text = (ROOT / "docs" / "recipes.md").read_text(encoding="utf-8")
+    section = text.split("## Bring your own data", 1)[1].lstrip("\n")
+    rows = {}
+    for line in section[:section.index("\n\n")].splitlines()[2:]:  # the table, less its header
+        recipes, config = [c.strip() for c in line.strip("|").split("|")][:2]
+        for recipe in re.findall(r"`(\w+)`", recipes):
+            rows[recipe, config.strip("`")] = line
+    return rows
+
+
+def own_data_configs() -> list[Path]:
+    return sorted(p for p in (ROOT / "recipes" / "configs").glob("*/*.toml") if p.stem != "default")
+
+
+def test_the_own_data_table_names_every_data_key_of_its_configs():
+    rows = own_data_rows()
+    assert ("speech_recognition", "manifest") in rows
+    for path in own_data_configs():  # a laptop-sized twin (NAME_small) is described by NAME's row
+        row = rows.get((path.parent.name, path.stem.removesuffix("_small")))
+        assert row is not None, f"docs/recipes.md: the own-data table has no row for {path}"
+        keys = tomllib.loads(path.read_text())["data"]
+        missing = [f"data.{k}" for k in keys if k != "source" and f"data.{k}" not in row]
+        assert not missing, f"docs/recipes.md: the row for {path} does not name {missing}"
+
+
+def test_every_own_data_config_says_how_long_it_takes():
+    docs = (ROOT / "docs" / "recipes.md").read_text(encoding="utf-8")
+    for path in own_data_configs():
+        head = "".join(line for line in path.read_text().splitlines(keepends=True) if line.startswith("#"))
+        assert re.search(r"CPU.*\d", head) and "GPU" in head, f"{path}: the header comment gives no CPU/GPU time"
+        assert f"`{path.parent.name}` | `{path.stem}`" in docs, f"docs/recipes.md gives no time for {path}"
+
+
+@pytest.fixture(scope="module")
+def own_data(tmp_path_factory) -> dict[str, list[str]]:
+    """Small real-looking data of every kind, and the data overrides that point each own-data config at it."""
+    import json
+
+    root = tmp_path_factory.mktemp("own_data")
+    images, audio = image_folder(root / "images", size=(40, 30)), wav_folder(root / "audio", per_class=2)
+    csv = manifest(root / "speech", text="a b")
+    lines = ["the cat sat on the mat", "a dog ran in the park", "birds sing at dawn", "rain on the roof"]
+    (root / "train.txt").write_text("\n".join(lines) + "\n")
+    (root / "train.jsonl").write_text("".join(json.dumps({"text": t, "source": t, "target": t[::-1]}) + "\n"
+                                              for t in lines))
+    text = [f"data.train_path={root / 'train.txt'}", f"data.val_path={root / 'train.txt'}"]
+    jsonl = [f"data.train_path={root / 'train.jsonl'}", f"data.val_path={root / 'train.jsonl'}"]
+    return {"imagefolder": [f"data.root={images}"], "cifar10": ["data.source=imagefolder", f"data.root={images}"],
+            "wavfolder": [f"data.root={audio}"], "manifest": [f"data.train_manifest={csv}", f"data.val_manifest={csv}"],
+            "text": text, "jsonl": jsonl}
+
+
+@pytest.mark.parametrize("path", [p for p in own_data_configs() if p.stem.endswith("_small")],
+                         ids=lambda p: f"{p.parent.name}-{p.stem}")
+def test_every_laptop_sized_config_trains_on_real_looking_data(path, own_data, tmp_path):
+    """Each laptop-sized config as shipped, on a few files of its kind, for two steps of two examples."""
+    data = own_data[path.stem.removesuffix("_small")]
+    assert run(path.parent.name, "--config", path.stem, *data, *QUICK, f"output_dir={tmp_path}") == 0
+    assert (tmp_path / "model" / "model.safetensors").is_file()
