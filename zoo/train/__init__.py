@@ -6,7 +6,10 @@
 Modules: `config` (TOML + dotted overrides), `schema` (shared config sections), `optim`
 (AdamW, warmup + cosine), `loop` (`Trainer`), `checkpoint` (atomic, resumable),
 `distributed` (torchrun, DDP, FSDP2), `sampling` (deterministic sharded batches),
-`metrics`, `records` (metrics.jsonl), `plot` (plot.png), `run` (the recipe command line).
+`metrics`, `records` (metrics.jsonl), `plot` (plot.png), `run` (the recipe command line),
+and what keeps a run directory safe: `lock` (one run per directory), `outputs` (the record of
+what a run wrote), `resume` (what a changed config does on resume), `divergence` (the good
+checkpoint after a NaN).
 """
 from __future__ import annotations
 

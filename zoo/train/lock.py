@@ -33,7 +33,7 @@ class RunDirectoryInUse(RuntimeError):
 def _holder_info() -> dict[str, Any]:
     return {"pid": os.getpid(), "host": socket.gethostname(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime()),
-            "command": " ".join([os.path.basename(sys.executable), *sys.argv])}
+            "command": " ".join(sys.orig_argv)}
 
 
 def _describe_holder(text: str) -> str:
