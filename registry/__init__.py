@@ -7,14 +7,16 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 from .card import MODALITIES, Card
-from .catalog import CATALOG, GROUPS, PluginLoadError, resolve
-from .errors import CardError, DuplicateNameError, UnknownNameError
+from .catalog import CATALOG, GROUPS, IN_CODE, PluginLoadError, resolve
+from .check import card_problems, diagnose as _diagnose
+from .errors import CardError, DuplicateNameError, PluginWarning, UnknownNameError
 from .task import TaskInfo
 
 __all__ = [
     "CATALOG", "GROUPS", "MODALITIES", "Card", "CardError", "DuplicateNameError", "PluginLoadError",
-    "TaskInfo", "UnknownNameError", "get_card", "get_family", "get_task", "info", "list_families",
-    "list_models", "list_tasks", "register_card", "register_family", "register_task", "resolve",
+    "PluginWarning", "TaskInfo", "UnknownNameError", "diagnose", "get_card", "get_family", "get_task", "info",
+    "list_families", "list_models", "list_tasks", "load_head", "register_card", "register_family",
+    "register_task", "resolve", "unregistered",
 ]
 
 
@@ -55,18 +57,40 @@ def get_task(name: str) -> TaskInfo:
     return CATALOG.task(name)
 
 
+def load_head(task: TaskInfo) -> Callable[..., Any]:
+    """The task's head factory (importing a ``"module:attr"`` head); a failure names the task and its provider."""
+    return CATALOG.head(task)
+
+
+def unregistered(name: str) -> list[str]:
+    """Which of ``"family"`` and ``"task"`` card ``name`` names without it being registered (torch-free)."""
+    return CATALOG.unregistered(get_card(name))
+
+
+def diagnose(pattern: str = "*") -> list[str]:
+    """Every problem with the installed plugins and the cards matching ``pattern`` (``zoo doctor``).
+
+    Loads every family and task head, so it imports torch; an empty list means all is well.
+    """
+    return _diagnose(CATALOG, pattern)
+
+
 def register_card(name: str, *, family: str, modality: str, task: str, spec: Mapping[str, Any] | None = None,
                   meta: Mapping[str, Any] | None = None, params: int | None = None,
                   architecture: str = "encoder", weights: str | None = None) -> Card:
-    """Add a model card from code (a notebook, a script). A taken name raises.
+    """Add a model card from code (a notebook, a script), checked as ``zoo doctor`` checks installed cards.
 
+    A taken name raises `DuplicateNameError`; a family or task that is not registered, a spec
+    the family rejects, or a default task that does not fit raise with the message ``zoo doctor``
+    gives. Register the family and the task first. Checking the spec loads the family (torch).
     ``weights``: its published weights, ``hf-hub:OWNER/NAME[@REVISION]``, for ``pretrained=True``.
     """
     card = Card(name=name, family=family, modality=modality, task=task, spec=dict(spec or {}),
-                meta=dict(meta or {}), params=params, source="in-code registration", architecture=architecture,
+                meta=dict(meta or {}), params=params, source=IN_CODE, architecture=architecture,
                 weights=weights)
-    if name in CATALOG.cards():
-        raise DuplicateNameError(f"model {name!r} is already defined in {CATALOG.card(name).source}")
+    for problem in [CATALOG.taken("card", name), *card_problems(CATALOG, card)]:
+        if problem is not None:
+            raise problem
     CATALOG.register("card", f"code:{name}", [card])
     return card
 

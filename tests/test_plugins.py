@@ -1,20 +1,11 @@
 """Plugins: entry-point discovery, broken and clashing plugins, and in-code registration.
 
-Nothing is pip-installed. Each test builds fake installed distributions in ``tmp_path``:
-a ``<name>-<version>.dist-info/`` folder (METADATA + entry_points.txt) next to the plugin's
-package source, the same layout pip leaves in site-packages. Prepending ``tmp_path`` to
-``sys.path`` makes ``importlib.metadata.entry_points()`` (what the catalogue reads) see it.
-Teardown drops the plugin modules, restores ``sys.path`` and refreshes the catalogue, so
-later tests see only what is really installed.
+Nothing is pip-installed: each test builds fake installed distributions (tests/plugin_site.py).
 """
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import shutil
 import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 import torch
@@ -22,64 +13,10 @@ from torch import nn
 
 import registry
 import zoo
+from plugin_site import site  # noqa: F401  (a fixture)
 from zoo.models.vit import FAMILY as VIT_FAMILY
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "zoo-plugin-example"
-PLUGIN_MODULES = ("zoo_plugin_example", "zoo_broken_plugin", "zoo_dup_card", "zoo_clash")
 TINY_VIT = {"img_size": 32, "patch_size": 8, "depth": 1, "embed_dim": 32, "num_heads": 2}
-
-
-def _forget_plugin_modules() -> None:
-    for name in list(sys.modules):
-        if name.split(".")[0] in PLUGIN_MODULES:
-            del sys.modules[name]
-
-
-class FakeSite:
-    """A folder on ``sys.path`` into which fake distributions are "installed"."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def add(self, dist: str, entry_points: dict[str, dict[str, str]], files: dict[str, str] | None = None) -> None:
-        """Write ``<dist>.dist-info`` with these entry points, and the package ``files`` (path -> source)."""
-        info = self.root / f"{dist.replace('-', '_')}-0.1.0.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1.0\n", encoding="utf-8")
-        sections = [f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in eps.items())
-                    for group, eps in entry_points.items()]
-        (info / "entry_points.txt").write_text("\n".join(sections), encoding="utf-8")
-        for path, source in (files or {}).items():
-            target = self.root / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(textwrap.dedent(source), encoding="utf-8")
-        self.changed()
-
-    def add_example(self) -> None:
-        """The example plugin, with the entry points its own pyproject.toml declares."""
-        shutil.copytree(EXAMPLE / "zoo_plugin_example", self.root / "zoo_plugin_example")
-        project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-        self.add(project["name"], project["entry-points"])
-
-    @staticmethod
-    def changed() -> None:
-        importlib.invalidate_caches()  # new packages and dist-info on sys.path
-        registry.CATALOG.refresh()
-
-
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    root = tmp_path / "site-packages"
-    root.mkdir()
-    monkeypatch.syspath_prepend(str(root))
-    yield FakeSite(root)
-    _forget_plugin_modules()
-    registry.CATALOG.refresh()  # rediscovered without the fake site (monkeypatch restores sys.path next)
 
 
 @pytest.fixture
@@ -221,20 +158,23 @@ def test_broken_task_names_the_plugin(broken):
 
 
 # --- names claimed twice ------------------------------------------------------------------
-def test_plugin_card_with_a_builtin_name_raises(example):
+def test_plugin_card_with_a_builtin_name_is_skipped(example):
     example.add(
         "zoo-dup-card",
         {"zoo.cards": {"zoo-dup-card": "zoo_dup_card:CARDS"}},
         {"zoo_dup_card/__init__.py": """
             CARDS = {"family": "vit", "modality": "image", "task": "image-classification",
-                     "cards": {"vit-small": {"spec": {"depth": 1}}}}
+                     "cards": {"vit-small": {"spec": {"depth": 1}}, "dup-card-tiny": {"spec": {"depth": 1}}}}
         """},
     )
-    with pytest.raises(registry.DuplicateNameError) as raised:
-        zoo.list_models()
-    message = str(raised.value)
-    assert "'vit-small'" in message
-    assert "transformer-zoo" in message and "zoo-dup-card" in message
+    with pytest.warns(registry.PluginWarning) as caught:
+        names = zoo.list_models()
+    clashes = [str(w.message) for w in caught if "'vit-small'" in str(w.message)]
+    assert len(clashes) == 1, clashes
+    assert "transformer-zoo" in clashes[0] and "zoo-dup-card" in clashes[0] and "vit.toml" in clashes[0]
+    assert {"vit-small", "dup-card-tiny", "simple-vit-tiny"} <= set(names)  # the rest of its file too
+    assert registry.get_card("vit-small").spec["depth"] == 12  # the built-in won
+    assert zoo.create("vit-small", **TINY_VIT)(torch.randn(1, 3, 32, 32)).shape == (1, 1000)
 
 
 @pytest.mark.parametrize("group, name", [
@@ -243,14 +183,17 @@ def test_plugin_card_with_a_builtin_name_raises(example):
     ("zoo.families", "vit"),  # a built-in family
     ("zoo.tasks", "image-classification"),  # a built-in task
 ])
-def test_name_claimed_by_two_distributions_raises(example, group, name):
-    example.add("zoo-clash", {group: {name: "zoo_clash:SOMETHING"}})
+def test_name_claimed_by_two_distributions_is_skipped(example, group, name):
+    example.add("zoo-zz-clash", {group: {name: "zoo_zz_clash:SOMETHING"}})  # sorts after zoo-plugin-example
     owner = "transformer-zoo" if name in ("vit", "image-classification") else "zoo-plugin-example"
-    with pytest.raises(registry.DuplicateNameError) as raised:
-        zoo.list_families() if group == "zoo.families" else zoo.list_tasks()
-    message = str(raised.value)
-    assert f"'{name}'" in message
-    assert owner in message and "zoo-clash" in message
+    with pytest.warns(registry.PluginWarning) as caught:
+        names = zoo.list_families() if group == "zoo.families" else zoo.list_tasks()
+    clash = [str(w.message) for w in caught if f"'{name}'" in str(w.message)]
+    assert len(clash) == 1, clash
+    assert clash[0].index("zoo-zz-clash") < clash[0].index(owner)  # "... from zoo-zz-clash is skipped: taken by owner"
+    assert name in names
+    loaded = registry.get_family(name) if group == "zoo.families" else registry.get_task(name)
+    assert loaded.name == name  # the first claim's object: zoo_zz_clash is not even importable
 
 
 # --- in-code registration -------------------------------------------------------------------

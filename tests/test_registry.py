@@ -9,7 +9,7 @@ import pytest
 
 import registry
 import zoo
-from registry.card import cards_from_mapping, read_card_file
+from registry.card import cards_from_mapping, parse_cards, read_card_file
 
 VIT_NAMES = {"vit-tiny", "vit-small", "vit-base", "vit-large", "vit-base-patch32"}
 
@@ -48,6 +48,15 @@ def test_unknown_name_suggests_closest():
         zoo.create("vit_base")
 
 
+def test_unknown_names_use_proper_plurals():
+    with pytest.raises(registry.UnknownNameError, match=r"unknown family 'vti'\. Did you mean: vit.* Known families: "):
+        registry.get_family("vti")
+    with pytest.raises(registry.UnknownNameError, match=r"Known tasks: .*image-classification"):
+        registry.get_task("image-clasification")
+    with pytest.raises(registry.UnknownNameError, match=r"\(\d+ models are registered\.\)"):
+        registry.get_card("nothing-like-any-card")
+
+
 def test_info_is_the_card():
     card = zoo.info("vit-small")
     assert card["family"] == "vit" and card["modality"] == "image" and card["task"] == "image-classification"
@@ -80,6 +89,18 @@ def test_card_file_defaults_merge_and_validation(tmp_path):
 def test_bad_card_data_is_rejected(data, message):
     with pytest.raises(registry.CardError, match=message):
         cards_from_mapping(data, "test")
+
+
+def test_an_invalid_card_is_set_aside_with_its_file_and_reason():
+    data = {"family": "f", "modality": "image", "task": "t",
+            "cards": {"good": {}, "zero": {"params": 0}, "typo": {"sepc": {}}, "also-good": {"params": 3}}}
+    parsed = parse_cards(data, "plugin.toml")
+    assert [card.name for card in parsed.cards] == ["good", "also-good"]
+    assert [(e.card, e.source) for e in parsed.bad_cards] == [("zero", "plugin.toml"), ("typo", "plugin.toml")]
+    assert parsed.bad_cards[0].reason == "'params' must be a positive integer"
+    assert str(parsed.bad_cards[0]) == "model 'zero' (plugin.toml): 'params' must be a positive integer"
+    with pytest.raises(registry.CardError, match="positive integer"):  # the strict reader still raises
+        cards_from_mapping(data, "plugin.toml")
 
 
 def test_invalid_toml_names_the_file(tmp_path):

@@ -46,7 +46,7 @@ def build_model(family: Family, spec: Any, task: TaskInfo, *, card: str | None =
     with contextlib.nullcontext() if init else skip_init():
         backbone = family.build(spec)
     check_task_fits(task, backbone.modality, backbone.architecture, f"the {family.name!r} family")
-    head_factory = resolve(task.head) if isinstance(task.head, str) else task.head
+    head_factory = registry.load_head(task)  # a head that fails to import names its task and provider
     head = head_factory(backbone, spec)
     return ZooModel(backbone, head, family=family.name, task=task.name, spec=spec, card=card, meta=meta)
 
@@ -94,7 +94,7 @@ def create(name: str, *, task: str | None = None, weights: str | os.PathLike | N
     family = get_family(card.family)
     task_info = registry.get_task(task or card.task)
     check_task_fits(task_info, card.modality, card.architecture, repr(name))
-    spec = build_spec(family.spec, card.spec, overrides, where=f"model {name!r}")
+    spec = build_spec(family.spec, card.spec, overrides, where=card.where)  # names the card and its file
     model = build_model(family, spec, task_info, card=card.name, meta=card.meta, init=weights is None)
     if weights is not None:
         load_weights(model, weights, family, head_may_differ=pretrained)
