@@ -1,11 +1,13 @@
-"""The ``zoo`` command: ``zoo list``, ``zoo info``, ``zoo tasks`` (torch-free, instant) and ``zoo train``."""
+"""The ``zoo`` command: ``zoo list``, ``zoo info``, ``zoo tasks`` (torch-free, instant), ``zoo doctor``
+(checks installed plugins and cards) and ``zoo train``."""
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import sys
-from typing import Sequence
+import warnings
+from typing import Callable, Sequence
 
 import registry
 
@@ -26,15 +28,44 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
+def _marked(card: registry.Card, unregistered: list[str]) -> tuple[str, str]:
+    """The card's family and task cells, each ending in ``!`` when that name is not registered."""
+    return tuple(getattr(card, kind) + ("!" if kind in unregistered else "") for kind in ("family", "task"))
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     names = registry.list_models(args.pattern, modality=args.modality, task=args.task, pretrained=args.pretrained)
     if not names:
         print(f"no models match {args.pattern!r}", file=sys.stderr)
         return 1
-    cards = [registry.get_card(n) for n in names]
-    rows = [[c.name, c.family, c.modality, format_params(c.params), c.task, c.weights or "-"] for c in cards]
+    rows, marked = [], 0
+    for card in map(registry.get_card, names):
+        unregistered = registry.unregistered(card.name)  # names only: no torch
+        family, task = _marked(card, unregistered)
+        rows.append([card.name, family, card.modality, format_params(card.params), task, card.weights or "-"])
+        marked += bool(unregistered)
     print(_table(rows, ["name", "family", "modality", "params", "default task", "pretrained weights"]))
+    if marked:
+        sys.stdout.flush()  # the table first, then the note
+        one = marked == 1
+        print(f"zoo: {marked} model{'' if one else 's'} marked '!' name{'s' if one else ''} a family or task that is "
+              f"not registered, so zoo.create fails on {'it' if one else 'them'}; `zoo doctor` says why.",
+              file=sys.stderr)
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check every installed plugin and card (loads families and heads, so it imports torch)."""
+    problems = registry.diagnose(args.pattern)
+    checked = (f"{len(registry.list_models(args.pattern))} models, {len(registry.list_families())} families, "
+               f"{len(registry.CATALOG.names('task'))} tasks")
+    if not problems:
+        print(f"zoo doctor: no problems ({checked} checked)")
+        return 0
+    print(f"zoo doctor: {len(problems)} problem{'s' if len(problems) > 1 else ''} ({checked} checked)")
+    for problem in problems:
+        print(f"- {problem}")
+    return 1
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -83,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", help="only models that can serve this task")
     p.add_argument("--pretrained", action="store_true", help="only models with published weights")
     p.set_defaults(run=cmd_list)
+    p = sub.add_parser("doctor", help="check installed plugins and cards: families that do not load, cards "
+                                      "whose family is unknown or rejects their spec, skipped cards; exit 1 if any")
+    p.add_argument("pattern", nargs="?", default="*", help="only check the cards matching this pattern")
+    p.set_defaults(run=cmd_doctor)
     p = sub.add_parser("info", help="show a model's card")
     p.add_argument("name")
     p.set_defaults(run=cmd_info)
@@ -105,8 +140,24 @@ def _quiet_broken_pipe() -> int:
     return 1  # what Python itself exits with on EPIPE
 
 
+def _show_plugin_warnings(show: Callable[..., None]) -> Callable[..., None]:
+    """A ``warnings.showwarning`` that prints plugin problems as one ``zoo: warning:`` line each."""
+    def show_warning(message, category, *args, **kwargs) -> None:  # noqa: ANN001 (the warnings signature)
+        if issubclass(category, registry.PluginWarning):
+            print(f"zoo: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, *args, **kwargs)
+    return show_warning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():  # restores showwarning for a caller that runs main() in-process
+        warnings.showwarning = _show_plugin_warnings(warnings.showwarning)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         code = args.run(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the try, not at interpreter exit
