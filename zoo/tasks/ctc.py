@@ -12,13 +12,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .targets import IGNORE_INDEX as IGNORE, check_class_ids  # IGNORE: padding in target id tensors
+from .layers import fresh_linear
+from .targets import IGNORE_INDEX as IGNORE, check_class_ids, example_rows  # IGNORE: padding in target id tensors
 
 BLANK = 0
 
 
 class CTCHead(nn.Module):
     """Features [B, N, D] -> per-time-step features [B, T, D] (``frames``) -> logits [B, T, 1 + len(vocabulary)]."""
+
+    label_format = ("character ids [batch, max_chars] in [1, len(vocabulary)] (0 is the blank), right-padded "
+                    "with -100, or a list of texts")
 
     def __init__(self, frames: nn.Module, in_dim: int, vocabulary: str, *, dropout: float = 0.0) -> None:
         super().__init__()
@@ -27,9 +31,7 @@ class CTCHead(nn.Module):
         self.index = {char: i + 1 for i, char in enumerate(vocabulary)}
         self.num_classes = 1 + len(vocabulary)
         self.drop = nn.Dropout(dropout)
-        self.fc = nn.Linear(in_dim, self.num_classes)
-        nn.init.trunc_normal_(self.fc.weight, std=0.02)
-        nn.init.zeros_(self.fc.bias)
+        self.fc = fresh_linear(in_dim, self.num_classes)
 
     def forward(self, features: Tensor, pre_logits: bool = False, attention_mask: Tensor | None = None) -> Tensor:
         # features: [B, N, D]; attention_mask: [B, T] over time steps (1 = real)
@@ -81,6 +83,14 @@ class CTCHead(nn.Module):
         log_probs = F.log_softmax(logits.float(), dim=-1).transpose(0, 1)  # [T, B, C]
         input_lengths = torch.full((logits.shape[0],), steps, dtype=torch.long, device=logits.device)
         return F.ctc_loss(log_probs, targets.clamp(min=0), input_lengths, lengths, blank=BLANK)
+
+    def example_batch(self, inputs: tuple, extras: dict) -> tuple[tuple, dict, Tensor]:
+        """The inputs unchanged; targets [B, 2]: two characters per clip, different from each other where
+        the vocabulary allows (two time steps carry them; a repeat needs a blank between), so that the
+        shortest example clip fits them."""
+        first = torch.randint(1, self.num_classes, (example_rows(inputs, extras), 1))  # [B, 1]
+        second = first % len(self.vocabulary) + 1  # the next character, wrapping round
+        return inputs, extras, torch.cat([first, second], dim=1)
 
     def decode(self, logits: Tensor) -> list[str]:
         """Greedy decoding: the best class per step, repeats collapsed, blanks dropped."""

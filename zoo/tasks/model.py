@@ -13,8 +13,17 @@ from ..nn.masks import check_binary_mask
 class ZooModel(nn.Module):
     """What `zoo.create` returns.
 
-    ``forward(inputs, **extras)`` = ``forward_head(forward_features(inputs, **extras))``.
-    The spec, family and task travel with the model so `zoo.save` can rebuild it.
+    ``forward(inputs, **extras)`` = ``forward_head(forward_features(inputs, **extras),
+    attention_mask=feature_mask(inputs, **extras))``. The spec, family and task travel with
+    the model so `zoo.save` can rebuild it.
+
+    A head may own its inputs (multiple choice): ``head.prepare_inputs(inputs, extras)`` turns
+    the task's inputs into the backbone's and returns a context, ``head.restore_outputs(tensor,
+    context)`` regroups a tensor whose first dimension is the backbone's batch. `forward`
+    applies them around backbone and head; `forward_features` and `feature_mask` return the
+    features and mask regrouped into the task's layout (multiple choice: [B, C, T, D] and
+    [B, C, T]), which such a head's forward takes as well as the backbone's layout, so the
+    equality above holds for every task. Heads without them cost nothing.
     """
 
     def __init__(self, backbone: nn.Module, head: nn.Module, *, family: str, task: str, spec: Any,
@@ -32,11 +41,24 @@ class ZooModel(nn.Module):
     def num_classes(self) -> int:
         return getattr(self.head, "num_classes", 0)
 
+    def _prepare(self, inputs: tuple, extras: dict) -> tuple[tuple, dict, Any]:
+        """The task's inputs -> the backbone's (inputs, extras, context for `_restore`)."""
+        prepare = getattr(self.head, "prepare_inputs", None)
+        return (inputs, extras, None) if prepare is None else prepare(inputs, extras)
+
+    def _restore(self, tensor: Tensor | None, context: Any) -> Tensor | None:
+        """A tensor in the backbone's batch layout -> the task's (None stays None)."""
+        restore = getattr(self.head, "restore_outputs", None)
+        return tensor if restore is None or tensor is None else restore(tensor, context)
+
     def forward_features(self, *inputs: Any, **extras: Any) -> Tensor:
-        return self.backbone(*inputs, **extras)  # [B, N, D]
+        inputs, extras, context = self._prepare(inputs, extras)
+        return self._restore(self.backbone(*inputs, **extras), context)  # [B, N, D] (multiple choice: [B, C, T, D])
 
     def forward_head(self, features: Tensor, pre_logits: bool = False, attention_mask: Tensor | None = None) -> Tensor:
-        """Head output for ``features`` [B, N, num_features]; ``attention_mask`` [B, N] lets pooling skip padding."""
+        """Head output for ``features`` [B, N, num_features] as `forward_features` returns them (in the
+        task's layout: multiple choice [B, C, T, D]); ``attention_mask`` [B, N] (as `feature_mask`
+        returns it) lets pooling skip padding."""
         expected = f"[batch, tokens, num_features={self.num_features}] (the output of forward_features)"
         if require_tensor(features, "features", expected).shape[-1:] != (self.num_features,):
             raise ValueError(f"features must be {expected}, got shape {list(features.shape)}")
@@ -44,21 +66,28 @@ class ZooModel(nn.Module):
             check_binary_mask(attention_mask)
         return self.head(features, pre_logits=pre_logits, attention_mask=attention_mask)
 
-    def feature_mask(self, *inputs: Any, **extras: Any) -> Tensor | None:
-        """The padding mask aligned with the features' sequence for these inputs, or None.
-
-        A backbone whose features are not aligned with its input (audio: samples -> time steps)
-        maps the mask with its own ``feature_mask``; otherwise it is the input's mask.
-        """
+    def _backbone_mask(self, inputs: tuple, extras: dict) -> Tensor | None:
+        """The padding mask aligned with the backbone's features for the backbone's inputs, or None."""
         mapped = getattr(self.backbone, "feature_mask", None)
         if mapped is not None:
             return mapped(*inputs, **extras)
         mask_name = "decoder_attention_mask" if self.backbone.architecture == "encoder-decoder" else "attention_mask"
         return extras.get(mask_name)
 
+    def feature_mask(self, *inputs: Any, **extras: Any) -> Tensor | None:
+        """The padding mask aligned with `forward_features`' sequence for these inputs, or None.
+
+        A backbone whose features are not aligned with its input (audio: samples -> time steps)
+        maps the mask with its own ``feature_mask``; otherwise it is the input's mask (for a
+        head that owns its inputs: the prepared mask, regrouped as the features are).
+        """
+        inputs, extras, context = self._prepare(inputs, extras)
+        return self._restore(self._backbone_mask(inputs, extras), context)
+
     def forward(self, *inputs: Any, **extras: Any) -> Tensor:
-        features = self.forward_features(*inputs, **extras)  # the backbone checked the inputs and mask
-        return self.head(features, attention_mask=self.feature_mask(*inputs, **extras))
+        inputs, extras, context = self._prepare(inputs, extras)
+        features = self.backbone(*inputs, **extras)  # the backbone checked the inputs and mask
+        return self._restore(self.head(features, attention_mask=self._backbone_mask(inputs, extras)), context)
 
     def generate(self, input_ids: Tensor, **options: Any) -> Tensor:
         """Continue token sequences; see `zoo.generation.generate` for the options."""

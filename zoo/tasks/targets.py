@@ -1,4 +1,5 @@
-"""Training targets the heads' losses share: class ids, with -100 for positions to skip."""
+"""Training targets the heads' losses share (class ids, with -100 for positions to skip), and the
+helpers their ``example_batch`` methods share to derive example targets from example inputs."""
 from __future__ import annotations
 
 from typing import Any
@@ -31,3 +32,29 @@ def check_class_ids(labels: Any, num_classes: int, name: str = "labels", *, firs
             raise ValueError(f"{name} must be in [{first}, {num_classes - 1}]{note} or {IGNORE_INDEX} (ignored); "
                              f"got {values}")
     return labels
+
+
+# --- example targets (head.example_batch) -------------------------------------------------
+
+def example_rows(inputs: tuple, extras: dict) -> int:
+    """The batch size of example inputs: the first dimension of their first tensor."""
+    for value in (*inputs, *extras.values()):
+        if isinstance(value, Tensor):
+            return value.shape[0]
+    raise ValueError("example inputs hold no tensor to take the batch size from")
+
+
+def example_tokens(inputs: tuple, extras: dict) -> tuple[Tensor, Tensor | None]:
+    """(token ids [B, T], keep-mask [B, T] or None) that a text model's features align with:
+    the decoder's (``decoder_input_ids``) for an encoder-decoder, else the input ids."""
+    if "decoder_input_ids" in extras:
+        return extras["decoder_input_ids"], extras.get("decoder_attention_mask")
+    ids = inputs[0] if inputs else extras.get("input_ids")
+    if not isinstance(ids, Tensor):
+        raise ValueError("token-level example targets need token ids: input_ids or decoder_input_ids")
+    return ids, extras.get("attention_mask")
+
+
+def skip_padding(labels: Tensor, mask: Tensor | None) -> Tensor:
+    """``labels`` with -100 where ``mask`` (same shape; 1 = token) marks padding."""
+    return labels.clone() if mask is None else labels.masked_fill(mask == 0, IGNORE_INDEX)
