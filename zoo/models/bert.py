@@ -134,7 +134,7 @@ _HF_RULES = [
     (r"^cls\.predictions\.decoder\.weight$", "head.decoder.weight"),
     (r"^cls\.predictions\.bias$", "head.decoder.bias"),
     (r"^cls\.seq_relationship\.", "head.next_sentence."),  # pre-training's NSP head: no zoo task uses it
-    (r"^classifier\.", "head.fc."),
+    (r"^classifier\.", "head.fc."),  # For{Sequence,Token}Classification; ForMultipleChoice: Linear(dim, 1)
 ]
 _DROPPED = ("embeddings.position_ids", "cls.predictions.decoder.bias")  # a buffer; an alias of predictions.bias
 

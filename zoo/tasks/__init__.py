@@ -44,3 +44,7 @@ CTC = TaskInfo(
     "Frame-level logits over a character vocabulary (0 = blank); CTC loss; head.decode() greedy to text.",
     architectures=("encoder",),
 )
+MULTIPLE_CHOICE = TaskInfo(
+    "multiple-choice", ("text",), "zoo.tasks.multiple_choice:build_multiple_choice_head",
+    "Inputs [B, choices, T]: the pooled sequence of each choice -> one score [B, choices]; cross-entropy over choices.",
+)
