@@ -45,7 +45,7 @@ def register_family(family: Any) -> None:
     registry.register_family(family.name, family)
 
 
-_SUBMODULES = ("data", "generation", "train")  # zoo.data.image_transform(...) without importing zoo.data first
+_SUBMODULES = ("data", "generation", "testing", "train")  # zoo.data.image_transform(...) without importing zoo.data first
 
 
 def __getattr__(name: str) -> Any:
