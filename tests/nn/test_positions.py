@@ -226,3 +226,15 @@ def test_sinusoidal_positions_rows_and_limit() -> None:
         pos(9)
     with pytest.raises(ValueError, match="longer than the 8"):
         pos(1, offset=8)
+
+
+@pytest.mark.parametrize("make", [lambda: LearnedPositions(16, 8), lambda: SinusoidalPositions(16, 8)])
+def test_lookup_takes_explicit_position_ids(make):
+    positions = make()
+    ids = torch.tensor([[0, 1, 2, 3], [2, 3, 4, 15]])  # e.g. counted from a mask, or offset as RoBERTa's
+    table = positions(16)  # [16, 8]
+    torch.testing.assert_close(positions.lookup(ids), table[ids], rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"position ids must be in \[0, 16\) for this model; got values in \[0, 16\]"):
+        positions.lookup(torch.tensor([[0, 16]]))
+    with pytest.raises(TypeError, match="position ids must be an integer tensor"):
+        positions.lookup(ids.float())

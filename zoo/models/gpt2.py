@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Mapping, Sequence
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import nn as znn
@@ -89,7 +88,7 @@ class GPT2(DecoderOnly):
             x = x + self.positions(seq_len, past)  # [T, D]
         else:  # count real tokens only, so left-padded prompts get their unpadded positions
             self.check_length(past + seq_len)
-            x = x + F.embedding(positions_from_mask(attention_mask, seq_len, past, x.device), self.positions.weight)
+            x = x + self.positions.lookup(positions_from_mask(attention_mask, seq_len, past, x.device))
         x = self.embed_drop(x)
         return self.stack(x, attn_bias=bias, is_causal=True, caches=caches)  # [B, T, D]
 

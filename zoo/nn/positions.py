@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -15,8 +16,25 @@ def position_rows(table: Tensor, seq_len: int, offset: int = 0) -> Tensor:
     return table[offset : offset + seq_len]
 
 
+def position_lookup(table: Tensor, position_ids: Tensor) -> Tensor:
+    """Rows of a position table [max_len, D] for explicit position ids [B, T] -> [B, T, D].
+
+    For positions that are not 0..T-1: counted from a padding mask (left-padded prompts),
+    offset (RoBERTa starts at padding_idx + 1), or packed sequences restarting at 0.
+    """
+    if position_ids.dtype not in (torch.int64, torch.int32):
+        raise TypeError(f"position ids must be an integer tensor, got {position_ids.dtype}")
+    if not torch.compiler.is_compiling() and position_ids.numel():
+        low, high = (int(v) for v in torch.aminmax(position_ids))
+        if low < 0 or high >= table.shape[0]:
+            raise ValueError(f"position ids must be in [0, {table.shape[0]}) for this model; got values in "
+                             f"[{low}, {high}]")
+    return F.embedding(position_ids, table)  # [B, T, D]
+
+
 class LearnedPositions(nn.Module):
-    """A trainable table [max_len, dim]; ``forward(T, offset)`` returns rows offset..offset+T."""
+    """A trainable table [max_len, dim]; ``forward(T, offset)`` returns rows offset..offset+T, and
+    ``lookup(position_ids)`` the rows of explicit ids [B, T] -> [B, T, D]."""
 
     def __init__(self, max_len: int, dim: int) -> None:
         super().__init__()
@@ -29,6 +47,9 @@ class LearnedPositions(nn.Module):
 
     def forward(self, seq_len: int, offset: int = 0) -> Tensor:
         return position_rows(self.weight, seq_len, offset)  # [T, D]
+
+    def lookup(self, position_ids: Tensor) -> Tensor:
+        return position_lookup(self.weight, position_ids)  # [B, T, D]
 
 
 def sinusoid_table(max_len: int, dim: int, *, base: float = 10000.0, interleaved: bool = True,
@@ -53,7 +74,7 @@ def sinusoid_table(max_len: int, dim: int, *, base: float = 10000.0, interleaved
 
 
 class SinusoidalPositions(nn.Module):
-    """Fixed sinusoids (not trained, not saved); same call shape as `LearnedPositions`."""
+    """Fixed sinusoids (not trained, not saved); same calls as `LearnedPositions` (``forward``, ``lookup``)."""
 
     def __init__(self, max_len: int, dim: int, **table_options) -> None:
         super().__init__()
@@ -65,3 +86,6 @@ class SinusoidalPositions(nn.Module):
 
     def forward(self, seq_len: int, offset: int = 0) -> Tensor:
         return position_rows(self.table, seq_len, offset)  # [T, D]
+
+    def lookup(self, position_ids: Tensor) -> Tensor:
+        return position_lookup(self.table, position_ids)  # [B, T, D]
