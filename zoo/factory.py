@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import registry
-from registry import TaskInfo, resolve
+from registry import TaskInfo
 
 from .models.family import Family
 from .models.spec import build_spec

@@ -1,6 +1,7 @@
-"""Every built-in head's protocol, on every fitting built-in card's smoke config: ``example_batch`` gives inputs
-the model takes and targets its loss takes, ``label_format`` says what they are, and
-``forward_head(forward_features(x))`` equals ``forward(x)``."""
+"""Every built-in head's example_batch, unit by unit: deterministic, labels in each task's format
+(``label_format``), padding skipped. That the model takes the inputs and its loss the targets, and
+``forward_head(forward_features(x)) == forward(x)``, are kit checks (forward_backward, interface) in
+tests/test_models.py."""
 from __future__ import annotations
 
 import pytest
@@ -8,24 +9,13 @@ import torch
 
 import registry
 import zoo
-from registry_helpers import smoke, tasks_for
-from zoo.factory import get_family
-from zoo.models.spec import build_spec
+from registry_helpers import smoke
+from zoo import testing
 from zoo.models.text import shift_right
 
 
-def _one_card_per_smoke_spec() -> list[str]:
-    """Cards whose smoke configs resolve to the same spec build the same model: keep the first of each."""
-    firsts: dict[str, str] = {}
-    for name in zoo.list_models():
-        info = zoo.info(name)
-        family = get_family(info["family"])
-        spec = build_spec(family.spec, info["spec"], family.smoke_overrides, where=name)
-        firsts.setdefault(f"{info['family']}:{spec!r}", name)
-    return list(firsts.values())
-
-
-CASES = [(name, task) for name in _one_card_per_smoke_spec() for task in tasks_for(name)]
+# one card per distinct smoke spec and fitting task, as the kit's traced cases pick them
+CASES = [(c.subject.card, c.subject.task) for c in testing.cases(distribution="transformer-zoo", checks=["export"])]
 BUILTIN_TASKS = [t for t in zoo.list_tasks() if registry.get_task(t).head.startswith("zoo.tasks.")]
 
 
@@ -41,40 +31,12 @@ def test_every_builtin_task_is_covered():
 
 
 @pytest.mark.parametrize("name, task", CASES)
-def test_example_batch_trains(name, task):
-    """The model takes the example inputs; its loss takes the targets: a finite scalar whose backward reaches
-    every parameter (a head without a loss returns targets None)."""
-    model, inputs, extras, targets = example(name, task)
-    out = model(*inputs, **extras)
-    assert out.shape[0] == 2 and torch.isfinite(out).all()
-    if targets is None:
-        with pytest.raises(ValueError, match="no training loss"):
-            model.loss(out, targets)
-        return
-    loss = model.loss(out, targets)
-    assert loss.dim() == 0 and torch.isfinite(loss), loss
-    loss.backward()
-    assert not [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
-
-
-@pytest.mark.parametrize("name, task", CASES)
 def test_example_batch_is_deterministic_given_the_seed(name, task):
     _, *first = example(name, task, seed=3)
     _, *second = example(name, task, seed=3)
     flat = [torch.utils._pytree.tree_flatten(batch)[0] for batch in (first, second)]
     assert len(flat[0]) == len(flat[1])
     assert all(torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b for a, b in zip(*flat))
-
-
-@pytest.mark.parametrize("name, task", CASES)
-def test_forward_head_of_forward_features_is_forward(name, task):
-    """timm's split holds for every task, input-owning ones too, with the mask `feature_mask` gives."""
-    model, inputs, extras, _ = example(name, task)
-    model.eval()
-    with torch.no_grad():
-        features = model.forward_features(*inputs, **extras)
-        mask = model.feature_mask(*inputs, **extras)
-        assert torch.equal(model.forward_head(features, attention_mask=mask), model(*inputs, **extras))
 
 
 @pytest.mark.parametrize("task", BUILTIN_TASKS)
