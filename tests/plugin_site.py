@@ -48,12 +48,19 @@ class FakeSite:
             self.packages.add(Path(path).parts[0].removesuffix(".py"))
         self.changed()
 
+    def add_project(self, folder: Path) -> str:
+        """A plugin source folder "installed": its packages copied here, with the entry points its own
+        pyproject.toml declares. Returns the distribution name."""
+        pyproject = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))
+        for package in pyproject["tool"]["setuptools"]["packages"]:
+            shutil.copytree(folder / package, self.root / package)
+            self.packages.add(package)
+        self.add(pyproject["project"]["name"], pyproject["project"]["entry-points"])
+        return pyproject["project"]["name"]
+
     def add_example(self) -> None:
-        """The example plugin, with the entry points its own pyproject.toml declares."""
-        shutil.copytree(EXAMPLE / "zoo_plugin_example", self.root / "zoo_plugin_example")
-        self.packages.add("zoo_plugin_example")
-        project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-        self.add(project["name"], project["entry-points"])
+        """The example plugin (examples/zoo-plugin-example)."""
+        self.add_project(EXAMPLE)
 
     def forget_modules(self) -> None:
         for name in list(sys.modules):

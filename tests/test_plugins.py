@@ -305,3 +305,20 @@ def test_in_code_registration_before_discovery_raises_at_once(registered):
             registry.CATALOG.unregister("family", "vit")
         except registry.UnknownNameError:
             pass
+
+
+def test_the_example_plugin_passes_its_own_conformance_tests(site):
+    """examples/zoo-plugin-example/tests: the kit over its cards and its task, as its author runs it."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from plugin_site import EXAMPLE
+
+    site.add_example()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site.root), str(Path(__file__).resolve().parents[1])]),
+           "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
+                         cwd=EXAMPLE, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert int(run.stdout.strip().splitlines()[-1].split()[0]) >= 20, run.stdout[-500:]

@@ -105,6 +105,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     return import_module(f"recipes.{args.recipe}").main(args.args)
 
 
+def cmd_new_plugin(args: argparse.Namespace) -> int:
+    """``zoo new-plugin NAME``: a plugin distribution that installs and passes the conformance kit."""
+    from .scaffold import new_plugin
+
+    target = new_plugin(args.name, args.dir)
+    print(f"wrote {target}: cd {target} && pip install -e \".[dev]\" && python -m pytest")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo", description="transformer-zoo: models by name")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -123,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_info)
     p = sub.add_parser("tasks", help="list the registered tasks")
     p.set_defaults(run=cmd_tasks)
+    p = sub.add_parser("new-plugin", help="write a plugin distribution (a text family, cards, a task and tests "
+                                          "running the conformance kit) into a new folder NAME")
+    p.add_argument("name", help="lowercase words joined by '-', e.g. acme-encoder")
+    p.add_argument("--dir", default=".", help="where to create the folder NAME (default: here)")
+    p.set_defaults(run=cmd_new_plugin)
     p = sub.add_parser("train", help="train with a recipe: zoo train <recipe> [--config FILE] [key=value ...]")
     p.add_argument("recipe", help="image_classification, masked_lm, causal_lm, seq2seq, ...")
     p.add_argument("args", nargs=argparse.REMAINDER, help="passed to python -m recipes.<recipe>")

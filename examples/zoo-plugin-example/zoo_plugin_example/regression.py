@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 
 class RegressionHead(nn.Module):
+    label_format = "real-valued targets [batch, num_classes], or [batch] when there is one output"
+
     def __init__(self, pool: nn.Module, in_dim: int, num_outputs: int) -> None:
         super().__init__()
         self.pool = pool
@@ -44,6 +47,13 @@ class RegressionHead(nn.Module):
         if targets.shape != outputs.shape:
             raise ValueError(f"regression targets must have shape {list(outputs.shape)}, got {list(targets.shape)}")
         return F.mse_loss(outputs, targets.to(outputs.dtype))
+
+
+    def example_batch(self, inputs: tuple, extras: dict) -> tuple[tuple, dict, Tensor | None]:
+        """The family's example inputs unchanged, and random targets for them (the conformance kit's batch)."""
+        if self.num_classes == 0:
+            return inputs, extras, None  # no output to score
+        return inputs, extras, torch.randn(len(inputs[0]), self.num_classes)
 
 
 def build_regression_head(backbone: nn.Module, spec: Any) -> RegressionHead:
