@@ -41,7 +41,25 @@ def _spec_problem(catalog: Catalog, card: Card) -> Exception | None:
         build_spec(family.spec, card.spec, where=card.where)  # the message zoo.create gives
     except ValueError as exc:
         return CardError(str(exc))
-    return None
+    return _kind_problem(family, card)
+
+
+def _kind_problem(family: Any, card: Card) -> Exception | None:
+    """Whether the card's modality and architecture are the backbone's: listing and task fitting read the
+    card's, and ``architecture`` defaults to ``encoder`` when a card does not say."""
+    from zoo.models.spec import build_spec
+
+    backbone = family.build if isinstance(family.build, type) else \
+        family.build(build_spec(family.spec, {**card.spec, **family.smoke_overrides}, where=card.where))
+    built = {key: getattr(backbone, key, None) for key in ("modality", "architecture")}
+    mismatched = {key: value for key, value in built.items() if value is not None and value != getattr(card, key)}
+    if not mismatched:
+        return None
+    said = "; ".join(f"{key} = {getattr(card, key)!r}, but the {family.name!r} family builds {value!r}"
+                     for key, value in mismatched.items())
+    fix = ", ".join(f'{key} = "{value}"' for key, value in mismatched.items())
+    return CardError(f"{card.where}: {said} (a card that does not say its architecture is an 'encoder'); "
+                     f"set {fix} in the card")
 
 
 def _task_problem(catalog: Catalog, card: Card) -> Exception | None:

@@ -254,6 +254,11 @@ def test_doctor_reports_a_head_that_fails_to_import(headless, capsys):
     ({"spec": {"depth": "two"}}, registry.CardError, r"depth must be an integer; got 'two'"),
     ({"task": "no-such-task"}, registry.UnknownNameError, r"unknown task 'no-such-task'.*zoo.register_task"),
     ({"task": "causal-lm"}, registry.CardError, r"default task 'causal-lm' needs modality text"),
+    ({"family": "gpt2", "modality": "text", "task": "feature-extraction"}, registry.CardError,
+     r"architecture = 'encoder', but the 'gpt2' family builds 'decoder' \(a card that does not say its architecture "
+     r"is an 'encoder'\); set architecture = \"decoder\" in the card"),
+    ({"family": "gpt2", "architecture": "decoder", "task": "feature-extraction"}, registry.CardError,
+     r"modality = 'image', but the 'gpt2' family builds 'text'"),
 ])
 def test_register_card_checks_as_discovery_does(fresh_catalog, kwargs, error, message):
     card = {"family": "vit", "modality": "image", "task": "image-classification", **kwargs}
