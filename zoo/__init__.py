@@ -11,8 +11,8 @@ from importlib import import_module
 from typing import Any
 
 from registry import (
-    Card, DuplicateNameError, TaskInfo, UnknownNameError, info, list_families, list_models, list_tasks,
-    register_card, register_task,
+    Card, DuplicateNameError, PluginWarning, TaskInfo, UnknownNameError, info, list_families, list_models,
+    list_tasks, register_card, register_task,
 )
 
 __version__ = "0.1.0"
@@ -29,8 +29,8 @@ _LAZY = {
 }
 
 __all__ = [
-    "Card", "DuplicateNameError", "TaskInfo", "UnknownNameError", "info", "list_families", "list_models",
-    "list_tasks", "register_card", "register_family", "register_task", *_LAZY,
+    "Card", "DuplicateNameError", "PluginWarning", "TaskInfo", "UnknownNameError", "info", "list_families",
+    "list_models", "list_tasks", "register_card", "register_family", "register_task", *_LAZY,
 ]
 
 
