@@ -16,7 +16,7 @@ __all__ = [
     "CATALOG", "GROUPS", "MODALITIES", "Card", "CardError", "DuplicateNameError", "PluginLoadError",
     "PluginWarning", "TaskInfo", "UnknownNameError", "diagnose", "get_card", "get_family", "get_task", "info",
     "list_families", "list_models", "list_tasks", "load_head", "register_card", "register_family",
-    "register_task", "resolve", "unregistered",
+    "register_task", "resolve", "unregister", "unregistered",
 ]
 
 
@@ -107,3 +107,11 @@ def register_task(name: str, head: str | Callable[..., Any], *, modalities: tupl
                     **({"architectures": tuple(architectures)} if architectures else {}))
     CATALOG.register("task", name, task)
     return task
+
+
+def unregister(kind: str, name: str) -> None:
+    """Remove what ``register_card``/``register_family``/``register_task`` added (``kind``: card, family or
+    task), for notebooks and tests that clean up; installed plugins are not affected."""
+    if kind not in GROUPS:
+        raise ValueError(f"kind must be one of {', '.join(GROUPS)}, got {kind!r}")
+    CATALOG.unregister(kind, f"code:{name}" if kind == "card" else name)

@@ -228,7 +228,17 @@ class Catalog:
         table = self._discovered("family")
         if name not in table:
             raise unknown("family", name, table, self._named_by("family", name))
-        return self._load("family", name, table[name])
+        return self._same_name("family", name, table[name], self._load("family", name, table[name]))
+
+    @staticmethod
+    def _same_name(kind: str, name: str, entry: _Entry, obj: Any) -> Any:
+        """A family or task registered under another name than its own could be created but not reloaded
+        (zoo.load looks up the name a saved model records): an error naming both."""
+        own = getattr(obj, "name", name)
+        if own != name:
+            raise PluginLoadError(f"{kind} {name!r} from {entry.provider} calls itself {own!r}; register it under "
+                                  f"its own name (the entry point name and the {kind}'s name must be the same)")
+        return obj
 
     def task(self, name: str) -> TaskInfo:
         check_name("task", name)
@@ -238,7 +248,7 @@ class Catalog:
         task = self._load("task", name, table[name])
         if not isinstance(task, TaskInfo):
             raise PluginLoadError(f"task {name!r} from {table[name].provider} is a {type(task).__name__}, not a TaskInfo")
-        return task
+        return self._same_name("task", name, table[name], task)
 
     def _named_by(self, kind: str, name: str) -> str:
         """For an unknown family or task: a note on the cards that name it, and what to do."""

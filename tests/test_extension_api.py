@@ -71,3 +71,32 @@ def test_the_errors_module_and_zoo_stay_torch_free():
             "assert zoo.PluginWarning and zoo.weights.WeightsError\n"
             "assert 'torch' not in sys.modules, 'importing zoo.weights imported torch'\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_unregister_removes_what_code_registered(fresh_catalog):
+    import dataclasses
+
+    from zoo.factory import get_family
+
+    zoo.register_family(dataclasses.replace(get_family("vit"), name="vit-notebook"))
+    zoo.register_card("vit-notebook-tiny", family="vit-notebook", modality="image", task="image-classification")
+    assert "vit-notebook-tiny" in zoo.list_models() and "vit-notebook" in zoo.list_families()
+    zoo.unregister("card", "vit-notebook-tiny")
+    zoo.unregister("family", "vit-notebook")
+    assert "vit-notebook-tiny" not in zoo.list_models() and "vit-notebook" not in zoo.list_families()
+    with pytest.raises(registry.UnknownNameError, match="no in-code family named 'vit-notebook'"):
+        zoo.unregister("family", "vit-notebook")
+    with pytest.raises(ValueError, match="kind must be one of family, card, task"):
+        zoo.unregister("model", "vit-tiny")
+
+
+def test_a_family_registered_under_another_name_is_refused(fresh_catalog):
+    from zoo.factory import get_family
+
+    registry.register_family("vit-alias", get_family("vit"))  # the object calls itself 'vit'
+    try:
+        with pytest.raises(registry.PluginLoadError, match="family 'vit-alias' from in-code registration calls "
+                                                           "itself 'vit'; register it under its own name"):
+            registry.get_family("vit-alias")
+    finally:
+        zoo.unregister("family", "vit-alias")

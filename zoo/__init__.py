@@ -12,7 +12,7 @@ from typing import Any
 
 from registry import (
     Card, DuplicateNameError, PluginWarning, TaskInfo, UnknownNameError, info, list_families, list_models,
-    list_tasks, register_card, register_task,
+    list_tasks, register_card, register_task, unregister,
 )
 
 __version__ = "0.1.0"
@@ -30,7 +30,7 @@ _LAZY = {
 
 __all__ = [
     "Card", "DuplicateNameError", "PluginWarning", "TaskInfo", "UnknownNameError", "info", "list_families",
-    "list_models", "list_tasks", "register_card", "register_family", "register_task", *_LAZY,
+    "list_models", "list_tasks", "register_card", "register_family", "register_task", "unregister", *_LAZY,
 ]
 
 

@@ -7,6 +7,8 @@ is checked to be there, so nothing is skipped silently.
 """
 from __future__ import annotations
 
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -21,15 +23,19 @@ WITH_CODE = [p for p in DOCS if python_blocks(p)]
 
 @pytest.mark.parametrize("path", WITH_CODE, ids=lambda p: str(p.relative_to(ROOT)))
 def test_code_blocks_run(path, tmp_path, monkeypatch):
+    """The file's blocks run as one module would, as a reader pasting them into a script gets: their own
+    ``__future__`` flags (not this file's), and a module in sys.modules (dataclasses look theirs up)."""
     monkeypatch.chdir(tmp_path)
     torch.manual_seed(0)
-    namespace: dict = {"__name__": f"doc:{path.name}"}
+    module = types.ModuleType(f"doc_{path.stem.replace('-', '_')}")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
     for block in python_blocks(path):
         if block.not_run is not None:
             assert block.not_run, f"{path.name}:{block.line}: '<!-- not run: -->' needs a reason"
             continue
         try:
-            exec(compile(block.code, f"{path.relative_to(ROOT)}:{block.line}", "exec"), namespace)
+            exec(compile(block.code, f"{path.relative_to(ROOT)}:{block.line}", "exec", dont_inherit=True),
+                 module.__dict__)
         except Exception as exc:
             raise AssertionError(f"the code block at {path.relative_to(ROOT)}:{block.line} failed: "
                                  f"{type(exc).__name__}: {exc}") from exc

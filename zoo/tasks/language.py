@@ -44,7 +44,7 @@ class LMHead(nn.Module):
         self.decoder = nn.Linear(dim, self.vocab_size, bias=getattr(backbone, "lm_bias", False))
         if getattr(backbone, "lm_bias", False):
             nn.init.zeros_(self.decoder.bias)
-        if backbone.tie_embeddings:
+        if getattr(backbone, "tie_embeddings", False):  # a backbone that does not say has its own matrix
             self.decoder.weight = embedding.weight  # one Parameter, two names
         else:
             nn.init.trunc_normal_(self.decoder.weight, std=0.02)
