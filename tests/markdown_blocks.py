@@ -6,10 +6,11 @@ A block runs unless the line right before its opening fence is ``<!-- not run: R
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-FENCE = re.compile(r"^```python\s*$")
+FENCE = re.compile(r"^(?P<indent>\s*)```python\s*$")  # in a list item too
 NOT_RUN = re.compile(r"^<!--\s*not run:\s*(?P<reason>.*?)\s*-->\s*$")
 
 
@@ -25,11 +26,12 @@ def python_blocks(path: Path) -> list[Block]:
     lines = path.read_text(encoding="utf-8").splitlines()
     blocks, i = [], 0
     while i < len(lines):
-        if FENCE.match(lines[i]):
-            end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("```"))
-            marker = NOT_RUN.match(lines[i - 1]) if i else None
-            blocks.append(Block(path, i + 1, "\n".join(lines[i + 1:end]) + "\n",
-                                marker.group("reason") if marker else None))
+        fence = FENCE.match(lines[i])
+        if fence:
+            end = next(j for j in range(i + 1, len(lines)) if lines[j].strip().startswith("```"))
+            marker = NOT_RUN.match(lines[i - 1].strip()) if i else None
+            code = textwrap.dedent("\n".join(lines[i + 1:end])) + "\n"
+            blocks.append(Block(path, i + 1, code, marker.group("reason") if marker else None))
             i = end
         i += 1
     return blocks

@@ -47,3 +47,5 @@ def test_blocks_are_found_and_markers_read(tmp_path):
     blocks = python_blocks(page)
     assert [(b.line, b.code, b.not_run) for b in blocks] == [(2, "x = 1\n", None), (6, "raise SystemExit\n",
                                                                                       "downloads weights")]
+    page.write_text("- a list item:\n\n  ```python\n  y = 2\n  ```\n")  # an indented fence is found too
+    assert [(b.line, b.code) for b in python_blocks(page)] == [(3, "y = 2\n")]
