@@ -15,8 +15,8 @@ else:  # pragma: no cover
 from .errors import CardError, card_where
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-MODALITIES = ("image", "text", "audio")
-ARCHITECTURES = ("encoder", "decoder", "encoder-decoder")
+MODALITIES = ("image", "text", "audio", "image-text")  # image-text: two towers, each usable alone
+ARCHITECTURES = ("encoder", "decoder", "encoder-decoder", "dual-encoder")
 _FILE_KEYS = {"family", "modality", "architecture", "task", "spec", "meta", "cards"}
 _CARD_KEYS = {"family", "modality", "architecture", "task", "spec", "meta", "params", "weights"}
 HUB_PREFIX = "hf-hub:"  # a card's published weights: hf-hub:OWNER/NAME[@REVISION], as weights= takes them
@@ -35,7 +35,7 @@ class Card:
     params: int | None = None  # parameter count with the default task head; checked by tests
     weights: str | None = None  # published weights, hf-hub:OWNER/NAME[@REVISION]: zoo.create(name, pretrained=True)
     source: str = "<code>"  # where the card came from, for error messages
-    architecture: str = "encoder"  # encoder, decoder or encoder-decoder: which tasks fit
+    architecture: str = "encoder"  # encoder, decoder, encoder-decoder or dual-encoder: which tasks fit
 
     def __post_init__(self) -> None:
         reason = _card_problem(self)

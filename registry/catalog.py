@@ -309,8 +309,9 @@ class Catalog:
         return [
             card.name for card in self.cards().values()
             if fnmatch.fnmatchcase(card.name, pattern)
-            and (modality is None or card.modality == modality)
-            and (task_info is None or card.task == task or task_info.fits(card.modality, card.architecture))
+            and (modality is None or modality in (card.modality, *card.modality.split("-")))
+            and (task_info is None or card.task == task
+                 or task_info.modality_for(card.modality, card.architecture) is not None)
             and (not pretrained or card.weights is not None)
         ]
 

@@ -23,6 +23,15 @@ class TaskInfo:
         """Whether a model of this modality and architecture can carry this task's head."""
         return modality in self.modalities and architecture in self.architectures
 
+    def modality_for(self, modality: str, architecture: str) -> str | None:
+        """The modality a model of a card with this ``modality`` and ``architecture`` is built with for
+        this task: the card's own when the task fits it; for a card joining modalities ("image-text",
+        two encoder towers), the first tower the task fits ("image" before "text"); None if none fits."""
+        if self.fits(modality, architecture):
+            return modality
+        towers = modality.split("-") if "-" in modality else []
+        return next((tower for tower in towers if self.fits(tower, "encoder")), None)
+
     def __post_init__(self) -> None:
         bad = [m for m in self.modalities if m not in MODALITIES]
         if not self.modalities or bad:

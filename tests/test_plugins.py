@@ -321,4 +321,4 @@ def test_the_example_plugin_passes_its_own_conformance_tests(site):
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
                          cwd=EXAMPLE, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
-    assert int(run.stdout.strip().splitlines()[-1].split()[0]) >= 20, run.stdout[-500:]
+    assert int(run.stdout.strip().splitlines()[-1].split()[0]) >= 15, run.stdout[-500:]  # checks x smoke specs x tasks

@@ -22,8 +22,15 @@ def test_builtin_cards_listed():
 def test_pattern_modality_and_task_filters():
     assert set(zoo.list_models("vit-*")) >= VIT_NAMES
     assert zoo.list_models("vit-b*") == ["vit-base", "vit-base-patch32"]
-    assert zoo.list_models("*patch32") == ["vit-base-patch32"]
+    assert zoo.list_models("vit-*patch32") == ["vit-base-patch32"]
     assert zoo.list_models("nothing-*") == []
+    # image-text cards join both modalities: listed under each, and under the tasks of either tower
+    assert "clip-vit-base-patch32" in zoo.list_models(modality="image")
+    assert "clip-vit-base-patch32" in zoo.list_models(modality="text")
+    assert zoo.list_models("clip-*", modality="image-text") == zoo.list_models("clip-*")
+    assert "siglip-base-patch16-224" in zoo.list_models(task="image-classification")
+    assert "siglip-base-patch16-224" in zoo.list_models(task="sequence-classification")
+    assert "vit-base" not in zoo.list_models(task="contrastive")
     assert set(zoo.list_models(modality="image")) >= VIT_NAMES
     assert not set(zoo.list_models(modality="text")) & VIT_NAMES
     assert set(zoo.list_models(task="image-classification")) >= VIT_NAMES
@@ -151,7 +158,7 @@ def test_task_of_another_modality_is_refused(fresh_catalog):
     zoo.register_task("text-only", head="zoo.tasks.features:build_feature_head", modalities=["text"])
     try:
         with pytest.raises(ValueError, match="task 'text-only' needs modality text and architecture "
-                                             "encoder/decoder/encoder-decoder; 'vit-tiny' has modality image, "
+                                             "encoder/decoder/encoder-decoder/dual-encoder; 'vit-tiny' has modality image, "
                                              "architecture encoder. Tasks that fit: feature-extraction, "
                                              "image-classification"):
             zoo.create("vit-tiny", task="text-only", depth=1)

@@ -28,7 +28,7 @@ def test_unknown_override_lists_valid_fields():
     ({"qkv_bias": "yes"}, "qkv_bias must be true or false"),
     ({"global_pool": "max"}, "global_pool must be one of 'token', 'avg'"),
     ({"num_heads": 5}, r"embed_dim \(192\) must be divisible by num_heads \(5\)"),
-    ({"img_size": 100}, r"img_size \(100\) must be a multiple of patch_size \(16\)"),
+    ({"img_size": 8}, r"img_size \(8\) must be at least patch_size \(16\)"),
     ({"dropout": 1.5}, r"dropout must be in \[0, 1\)"),
     ({"depth": 0}, "depth must be positive"),
     ({"class_token": False}, "global_pool='token' needs class_token=true"),

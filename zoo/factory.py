@@ -10,7 +10,7 @@ import registry
 from registry import TaskInfo
 
 from .models.family import Family
-from .models.spec import build_spec
+from .models.spec import build_spec, spec_fields
 from .nn.checks import check_bool, describe
 from .nn.init import skip_init
 from .tasks.model import ZooModel
@@ -27,10 +27,14 @@ def get_family(name: str) -> Family:
     return family
 
 
-def check_task_fits(task: TaskInfo, modality: str, architecture: str, what: str) -> None:
-    """A task serves only the modalities and architectures it declares; say which tasks fit instead."""
-    if not task.fits(modality, architecture):
-        fitting = [t for t in registry.list_tasks() if registry.get_task(t).fits(modality, architecture)]
+def check_task_fits(task: TaskInfo, modality: str, architecture: str, what: str, *, towers: bool = True) -> None:
+    """A task serves only the modalities and architectures it declares (with ``towers``, a card joining
+    modalities serves those of either tower too); say which tasks fit instead."""
+    def fits(info: TaskInfo) -> bool:
+        return info.modality_for(modality, architecture) is not None if towers else info.fits(modality, architecture)
+
+    if not fits(task):
+        fitting = [t for t in registry.list_tasks() if fits(registry.get_task(t))]
         raise ValueError(f"task {task.name!r} needs modality {'/'.join(task.modalities)} and architecture "
                          f"{'/'.join(task.architectures)}; {what} has modality {modality}, architecture "
                          f"{architecture}. Tasks that fit: {', '.join(fitting)}")
@@ -45,10 +49,23 @@ def build_model(family: Family, spec: Any, task: TaskInfo, *, card: str | None =
     """
     with contextlib.nullcontext() if init else skip_init():
         backbone = family.build(spec)
-    check_task_fits(task, backbone.modality, backbone.architecture, f"the {family.name!r} family")
+    check_task_fits(task, backbone.modality, backbone.architecture, f"the {family.name!r} backbone built",
+                    towers=False)
     head_factory = registry.load_head(task)  # a head that fails to import names its task and provider
     head = head_factory(backbone, spec)
     return ZooModel(backbone, head, family=family.name, task=task.name, spec=spec, card=card, meta=meta)
+
+
+def _tower_for_task(card: registry.Card, family: Family, task: TaskInfo, overrides: dict[str, Any]) -> dict[str, Any]:
+    """A card joining modalities ("image-text") serves a one-modality task with that tower alone: the spec
+    field ``modality`` picks it, unless the caller chose (feature-extraction: ``modality="text"``)."""
+    tower = task.modality_for(card.modality, card.architecture)
+    if tower == card.modality or "modality" in overrides:
+        return overrides
+    if "modality" not in spec_fields(family.spec):
+        raise ValueError(f"task {task.name!r} needs the {tower} side of {card.name!r}, but the {family.name!r} family "
+                         "cannot build one tower alone (its spec has no 'modality' field)")
+    return {"modality": tower, **overrides}
 
 
 def _pretrained_weights(card: registry.Card, weights: str | os.PathLike | None) -> str:
@@ -94,6 +111,7 @@ def create(name: str, *, task: str | None = None, weights: str | os.PathLike | N
     family = get_family(card.family)
     task_info = registry.get_task(task or card.task)
     check_task_fits(task_info, card.modality, card.architecture, repr(name))
+    overrides = _tower_for_task(card, family, task_info, overrides)
     spec = build_spec(family.spec, card.spec, overrides, where=card.where)  # names the card and its file
     model = build_model(family, spec, task_info, card=card.name, meta=card.meta, init=weights is None)
     if weights is not None:

@@ -31,7 +31,7 @@ def test_the_generated_plugin_passes_its_own_conformance_tests(tmp_path, site): 
                          cwd=folder, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     passed = int(run.stdout.strip().splitlines()[-1].split()[0])
-    assert passed >= 40, run.stdout[-500:]  # every check x card x task, and the task on built-in cards
+    assert passed >= 30, run.stdout[-500:]  # every check x distinct smoke spec x task, and the task on built-in cards
 
 
 def test_new_plugin_never_overwrites_and_checks_the_name(tmp_path, capsys):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import partial
-from typing import Literal, Mapping
+from typing import Callable, Literal, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -39,8 +39,8 @@ class ViTSpec:
         check(self.num_classes >= 0, f"num_classes must be >= 0 (0 = no classifier), got {self.num_classes}")
         check(self.embed_dim % self.num_heads == 0,
               f"embed_dim ({self.embed_dim}) must be divisible by num_heads ({self.num_heads})")
-        check(self.img_size % self.patch_size == 0,
-              f"img_size ({self.img_size}) must be a multiple of patch_size ({self.patch_size})")
+        check(self.img_size >= self.patch_size,  # pixels past the last whole patch are unused, as in timm
+              f"img_size ({self.img_size}) must be at least patch_size ({self.patch_size})")
         check(self.mlp_ratio > 0, f"mlp_ratio must be positive, got {self.mlp_ratio}")
         check(self.class_token or self.global_pool == "avg", "global_pool='token' needs class_token=true")
         for name in ("dropout", "attn_dropout", "drop_path_rate"):
@@ -48,28 +48,36 @@ class ViTSpec:
 
 
 class ViT(nn.Module):
-    """Images [B, C, H, W] -> tokens [B, prefix + N, D] (class token first)."""
+    """Images [B, C, H, W] -> tokens [B, prefix + N, D] (class token first).
+
+    The keywords are the variants other image towers use (CLIP: a LayerNorm before the blocks,
+    no patch bias, QuickGELU, eps 1e-5; SigLIP: no class token, tanh GELU, an explicit MLP
+    width); their defaults are timm's ViT.
+    """
 
     modality = "image"
     architecture = "encoder"
 
-    def __init__(self, spec: ViTSpec) -> None:
+    def __init__(self, spec: ViTSpec, *, norm_pre: bool = False, patch_bias: bool = True,
+                 activation: Callable[[], nn.Module] = nn.GELU, eps: float = 1e-6, mlp_dim: int | None = None) -> None:
         super().__init__()
         self.spec = spec
         dim = spec.embed_dim
         self.num_features = dim
         self.num_prefix_tokens = int(spec.class_token)
-        self.patch_embed = znn.PatchEmbed(spec.img_size, spec.patch_size, spec.in_chans, dim)
+        self.patch_embed = znn.PatchEmbed(spec.img_size, spec.patch_size, spec.in_chans, dim, bias=patch_bias)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if spec.class_token else None
         self.pos_embed = znn.LearnedPositions(self.num_prefix_tokens + self.patch_embed.num_patches, dim)
         self.pos_drop = nn.Dropout(spec.dropout)
-        norm = partial(nn.LayerNorm, dim, eps=1e-6)
+        norm = partial(nn.LayerNorm, dim, eps=eps)
+        self.norm_pre = norm() if norm_pre else nn.Identity()
+        hidden = mlp_dim or int(dim * spec.mlp_ratio)
         drop_path = [spec.drop_path_rate * i / max(spec.depth - 1, 1) for i in range(spec.depth)]  # linear decay rule
         self.stack = znn.Stack(
             [
                 znn.Block(
                     znn.Attention(dim, spec.num_heads, bias=spec.qkv_bias, out_bias=True, dropout=spec.attn_dropout),
-                    znn.MLP(dim, int(dim * spec.mlp_ratio), activation=nn.GELU, dropout=spec.dropout),
+                    znn.MLP(dim, hidden, activation=activation, dropout=spec.dropout),
                     norm(), norm(), dropout=spec.dropout, drop_path=drop_path[i],
                 )
                 for i in range(spec.depth)
@@ -94,7 +102,7 @@ class ViT(nn.Module):
         x = self.patch_embed(images)  # [B, N, D]
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)  # [B, 1 + N, D]
-        x = self.pos_drop(x + self.pos_embed(x.shape[1]))
+        x = self.norm_pre(self.pos_drop(x + self.pos_embed(x.shape[1])))
         return self.stack(x)  # [B, 1 + N, D]
 
 

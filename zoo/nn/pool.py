@@ -6,6 +6,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from .masks import padding_bias
+
 
 class TokenPool(nn.Module):
     """``"token"`` takes the first (class) token; ``"avg"`` averages the tokens after the prefix;
@@ -78,3 +80,23 @@ class LastTokenPool(nn.Module):
         positions = torch.arange(x.shape[1], device=x.device)
         last = (positions * (attention_mask != 0)).argmax(dim=1)  # [B]
         return x[torch.arange(x.shape[0], device=x.device), last]  # [B, D]
+
+
+class AttentionPool(nn.Module):
+    """Multi-head attention pooling ("MAP"): a learned probe attends over the tokens, then a
+    pre-norm residual MLP; [B, N, D] -> [B, D].
+
+    ``attn`` is a cross-attention module (queries from the probe, keys and values from the
+    tokens); padding tokens are skipped through ``attention_mask`` [B, N].
+    """
+
+    def __init__(self, attn: nn.Module, norm: nn.Module, mlp: nn.Module, dim: int) -> None:
+        super().__init__()
+        self.probe = nn.Parameter(torch.zeros(1, 1, dim))
+        self.attn, self.norm, self.mlp = attn, norm, mlp
+
+    def forward(self, x: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        bias = padding_bias(attention_mask, x.dtype) if attention_mask is not None else None
+        pooled = self.attn(self.probe.expand(x.shape[0], -1, -1), x, bias=bias)  # [B, 1, D]
+        pooled = pooled + self.mlp(self.norm(pooled))
+        return pooled[:, 0]  # [B, D]

@@ -48,3 +48,13 @@ MULTIPLE_CHOICE = TaskInfo(
     "multiple-choice", ("text",), "zoo.tasks.multiple_choice:build_multiple_choice_head",
     "Inputs [B, choices, T]: the pooled sequence of each choice -> one score [B, choices]; cross-entropy over choices.",
 )
+CONTRASTIVE = TaskInfo(
+    "contrastive", ("image-text",), "zoo.tasks.contrastive:build_contrastive_head",
+    "Images and captions -> image-to-text logits [B_img, B_txt]; the family's contrastive loss (CLIP softmax, SigLIP sigmoid).",
+    architectures=("dual-encoder",),
+)
+ZERO_SHOT_IMAGE_CLASSIFICATION = TaskInfo(
+    "zero-shot-image-classification", ("image-text",), "zoo.tasks.contrastive:build_zero_shot_head",
+    "Images -> logits [B, C] against class embeddings from prompts (zoo.zero_shot_classifier); cross-entropy loss.",
+    architectures=("dual-encoder",),
+)

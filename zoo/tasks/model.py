@@ -55,13 +55,15 @@ class ZooModel(nn.Module):
         inputs, extras, context = self._prepare(inputs, extras)
         return self._restore(self.backbone(*inputs, **extras), context)  # [B, N, D] (multiple choice: [B, C, T, D])
 
-    def forward_head(self, features: Tensor, pre_logits: bool = False, attention_mask: Tensor | None = None) -> Tensor:
+    def forward_head(self, features: Any, pre_logits: bool = False, attention_mask: Tensor | None = None) -> Tensor:
         """Head output for ``features`` [B, N, num_features] as `forward_features` returns them (in the
-        task's layout: multiple choice [B, C, T, D]); ``attention_mask`` [B, N] (as `feature_mask`
-        returns it) lets pooling skip padding."""
+        task's layout: multiple choice [B, C, T, D]; a dual encoder's: a tuple of embeddings [B, E] per
+        tower); ``attention_mask`` [B, N] (as `feature_mask` returns it) lets pooling skip padding."""
         expected = f"[batch, tokens, num_features={self.num_features}] (the output of forward_features)"
-        if require_tensor(features, "features", expected).shape[-1:] != (self.num_features,):
-            raise ValueError(f"features must be {expected}, got shape {list(features.shape)}")
+        parts = features if isinstance(features, tuple) else (features,)
+        for part in parts:
+            if part is not None and require_tensor(part, "features", expected).shape[-1:] != (self.num_features,):
+                raise ValueError(f"features must be {expected}, got shape {list(part.shape)}")
         if attention_mask is not None:
             check_binary_mask(attention_mask)
         return self.head(features, pre_logits=pre_logits, attention_mask=attention_mask)
@@ -95,9 +97,25 @@ class ZooModel(nn.Module):
 
         return generate(self, input_ids, **options)
 
-    def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
-        """The task's training loss for ``outputs`` of `forward`."""
+    def loss(self, outputs: Tensor, targets: Any = None) -> Tensor:
+        """The task's training loss for ``outputs`` of `forward` (``targets`` as ``head.label_format`` says;
+        the contrastive task needs none: image i matches caption i)."""
         return self.head.loss(outputs, targets)
+
+    def encode_image(self, images: Tensor, normalize: bool = True) -> Tensor:
+        """Image-text models: images [B, 3, H, W] -> embeddings [B, E], unit length unless ``normalize=False``."""
+        return self._dual_encoder("encode_image").encode_image(images, normalize=normalize)
+
+    def encode_text(self, input_ids: Tensor, attention_mask: Tensor | None = None, normalize: bool = True) -> Tensor:
+        """Image-text models: token ids [B, T] (+ attention_mask) -> embeddings [B, E] in the images' space."""
+        return self._dual_encoder("encode_text").encode_text(input_ids, attention_mask, normalize=normalize)
+
+    def _dual_encoder(self, method: str) -> nn.Module:
+        if not hasattr(self.backbone, method):
+            raise AttributeError(f"{method} needs an image-text model (both towers: the contrastive or "
+                                 f"zero-shot-image-classification task); this is {self.family}/{self.task} with a "
+                                 f"{self.backbone.modality} backbone")
+        return self.backbone
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the classifier with a fresh one for ``num_classes`` (0 = pooled features)."""

@@ -2,8 +2,8 @@
 
 A check runs per task (every registered task that fits the card: the head, its loss, its
 saving) or per card (what the backbone promises whatever the head: padding, causality, KV
-caches, checkpointing, tracing). Tracing is the slow part, so cards whose smoke specs are the
-same (sizes of one family differ only in fields the smoke overrides replace) share one trace.
+caches, checkpointing, tracing). Cards whose smoke specs are the same (sizes of one family differ
+only in fields the smoke overrides replace) build the same model, so they share their cases.
 """
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ class Check:
     run: Callable[[Subject], None]
     applies: Callable[[Subject], bool] = lambda subject: True
     per_task: bool = False
-    traced: bool = False  # slow: one run per distinct smoke spec
 
 
 def _decoder(subject: Subject) -> bool:
@@ -38,13 +37,13 @@ CHECKS = (
     Check("deterministic", checks.deterministic, per_task=True),
     Check("interface", checks.interface, per_task=True),
     Check("save_load", checks.save_load, per_task=True),
-    Check("padding", checks.padding, applies=lambda s: s.modality == "text"),
+    Check("padding", checks.padding, applies=lambda s: s.modality == "text" or "text" in s.towers()),
     Check("causal", checks.causal, applies=_decoder),
     Check("kv_cache", checks.kv_cache, applies=_decoder),
     Check("grad_checkpointing", checks.grad_checkpointing),
-    Check("compile", tracing.compile_fullgraph, traced=True),
-    Check("export", tracing.export_static, per_task=True, traced=True),
-    Check("export_dynamic", tracing.export_dynamic, traced=True),
+    Check("compile", tracing.compile_fullgraph),
+    Check("export", tracing.export_static, per_task=True),
+    Check("export_dynamic", tracing.export_dynamic),
 )
 BY_NAME = {check.name: check for check in CHECKS}
 
@@ -94,19 +93,17 @@ def _smoke_key(subject: Subject) -> str:
 def cases(cards: Iterable[str] | None = None, *, distribution: str | None = None,
           checks: Iterable[str] | None = None, tasks: Iterable[str] | None = None) -> list[Case]:
     """Every case for ``cards`` (default: every card, or those ``distribution`` provides), ready for
-    ``@pytest.mark.parametrize("case", cases(...), ids=str)``. Traced checks run once per distinct
-    smoke spec (the first card of each)."""
+    ``@pytest.mark.parametrize("case", cases(...), ids=str)``. Cards whose smoke specs are the same
+    build the same model, so each check runs once per distinct smoke spec and task (on the first card)."""
     names = list(cards) if cards is not None else cards_of(distribution) if distribution else registry.list_models()
-    traced_seen: set[tuple[str, str, str]] = set()
+    seen: set[tuple[str, str, str]] = set()
     found = []
     for name in names:
         for case in subject_cases(for_card(name), checks, tasks):
-            if case.check.traced:
-                key = (case.check.name, case.subject.task, _smoke_key(case.subject))
-                if key in traced_seen:
-                    continue
-                traced_seen.add(key)
-            found.append(case)
+            key = (case.check.name, case.subject.task, _smoke_key(case.subject))
+            if key not in seen:
+                seen.add(key)
+                found.append(case)
     return found
 
 

@@ -64,9 +64,15 @@ def deterministic(subject: Subject) -> None:
         alone = model(*take_rows(batch.inputs, slice(0, 1)), **take_rows(batch.extras, slice(0, 1)))
     if not torch.equal(first, second):
         raise _fail(subject, f"two forwards of the same input differ in eval mode ({_diff(first, second)})")
-    if not _close(alone, first[:1]):
-        raise _fail(subject, f"row 0 alone differs from row 0 in a batch of {len(first)} ({_diff(alone, first[:1])}): "
+    row = first[tuple(slice(0, 1) if d in _batch_dims(model) else slice(None) for d in range(first.dim()))]
+    if not _close(alone, row):
+        raise _fail(subject, f"row 0 alone differs from row 0 in a batch of {len(first)} ({_diff(alone, row)}): "
                              "the output depends on the other rows")
+
+
+def _batch_dims(model: Any) -> tuple[int, ...]:
+    """The output dimensions that follow the batch (pairwise scores: rows and columns)."""
+    return tuple(getattr(model.head, "output_batch_dims", (0,)))
 
 
 def interface(subject: Subject) -> None:
@@ -78,8 +84,9 @@ def interface(subject: Subject) -> None:
         whole = model(*batch.inputs, **batch.extras)
         features = model.forward_features(*batch.inputs, **batch.extras)
         split = model.forward_head(features, attention_mask=model.feature_mask(*batch.inputs, **batch.extras))
-    if features.shape[-1] != model.num_features:
-        raise _fail(subject, f"forward_features gave features of width {features.shape[-1]}, but num_features is "
+    widths = {f.shape[-1] for f in (features if isinstance(features, tuple) else (features,)) if f is not None}
+    if widths != {model.num_features}:
+        raise _fail(subject, f"forward_features gave features of width {sorted(widths)}, but num_features is "
                              f"{model.num_features}")
     if not _close(split, whole):
         raise _fail(subject, f"forward_head(forward_features(x), attention_mask=feature_mask(x)) differs from "
@@ -137,7 +144,7 @@ def padding(subject: Subject) -> None:
     """Masked padding changes nothing (text models with an attention_mask): padding columns (on the left for
     decoders, which generate from left-padded prompts; on the right otherwise) leave every real token's
     features as they were, and the example's padded row equals the same tokens alone, unpadded."""
-    subject = subject.with_task("feature-extraction")
+    subject = subject.with_tower("text") if "text" in subject.towers() else subject.with_task("feature-extraction")
     model, batch = fresh_pair(subject)
     if "attention_mask" not in batch.extras:
         raise _fail(subject, "the family's example inputs have no attention_mask to check padding with")

@@ -44,15 +44,35 @@ class Subject:
     modality: str = ""
     architecture: str = ""
     meta: Mapping[str, Any] = field(default_factory=dict)
+    home: tuple[str, str] = ("", "")  # the card's (modality, architecture); a tower of it may be the subject
+
+    def __post_init__(self) -> None:
+        if self.home == ("", ""):
+            object.__setattr__(self, "home", (self.modality, self.architecture))
 
     def __str__(self) -> str:
-        return f"{self.card or 'family ' + self.family.name} [{self.task}]"
+        tower = f" {self.modality} tower" if self.modality != self.home[0] else ""
+        return f"{self.card or 'family ' + self.family.name}{tower} [{self.task}]"
 
     def with_task(self, task: str) -> "Subject":
-        return dataclasses.replace(self, task=task)
+        """The subject for ``task``: a card joining modalities is built as the tower the task fits."""
+        chosen = registry.get_task(task).modality_for(*self.home)
+        if chosen is None or chosen == self.home[0]:
+            spec = {k: v for k, v in self.spec.items() if k != "modality"} if chosen else self.spec
+            return dataclasses.replace(self, task=task, spec=spec, modality=self.home[0], architecture=self.home[1])
+        return dataclasses.replace(self, task=task).with_tower(chosen, task)
+
+    def with_tower(self, modality: str, task: str = "feature-extraction") -> "Subject":
+        """One tower of a card joining modalities ("image-text"), built alone (spec ``modality``) for ``task``."""
+        return dataclasses.replace(self, task=task, spec={**self.spec, "modality": modality}, modality=modality,
+                                   architecture="encoder")
+
+    def towers(self) -> list[str]:
+        """The modalities a card joins ("image-text" -> image, text); empty for one modality."""
+        return self.home[0].split("-") if "-" in self.home[0] else []
 
     def fits(self, task: str) -> bool:
-        return registry.get_task(task).fits(self.modality, self.architecture)
+        return registry.get_task(task).modality_for(*self.home) is not None
 
     def tasks(self) -> list[str]:
         """Every registered task that fits this subject's modality and architecture."""
@@ -82,8 +102,9 @@ def for_card(name: str, task: str | None = None, **overrides: Any) -> Subject:
 
     card = registry.get_card(name)
     family = get_family(card.family)
-    return Subject(family, {**card.spec, **family.smoke_overrides, **overrides}, task or card.task, card.name,
-                   card.modality, card.architecture, dict(card.meta))
+    subject = Subject(family, {**card.spec, **family.smoke_overrides, **overrides}, card.task, card.name,
+                      card.modality, card.architecture, dict(card.meta))
+    return subject.with_task(task) if task else subject
 
 
 def for_family(family: Family, task: str | None = None, **overrides: Any) -> Subject:
