@@ -26,6 +26,8 @@ _LAZY = {
     "ZooModel": "zoo.tasks.model",
     "SpecError": "zoo.models.spec",
     "WeightsError": "zoo.weights.errors",
+    "zero_shot_classifier": "zoo.zero_shot",
+    "zero_shot_embeddings": "zoo.zero_shot",
 }
 
 __all__ = [
