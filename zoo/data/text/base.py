@@ -49,6 +49,11 @@ class Tokenizer(ABC):
 
     Special token ids are ``None`` where the vocabulary has no such token. ``padding_side`` is the
     default for batches ("left" for batched generation with decoders, "right" otherwise).
+
+    The call's defaults are the tokenizer's, since some models need fixed-length input: most
+    tokenizers pad to the longest text and never truncate (``model_max_length`` None), while CLIP's
+    pads and truncates to its 77 positions and SigLIP's to 64 (``padding="max_length"``,
+    ``truncation=True``), as those models were trained.
     """
 
     pad_token_id: int | None = None
@@ -56,9 +61,17 @@ class Tokenizer(ABC):
     eos_token_id: int | None = None
     unk_token_id: int | None = None
     mask_token_id: int | None = None
+    model_max_length: int | None = None
+    default_padding: bool | str = True
+    default_truncation: bool = False
 
-    def __init__(self, padding_side: str = "right") -> None:
+    def __init__(self, padding_side: str = "right", *, model_max_length: int | None = None,
+                 padding: bool | str = True, truncation: bool = False) -> None:
         self.padding_side = padding_side
+        _check_options(padding, padding_side, model_max_length, truncation, "pt")
+        self.model_max_length = model_max_length  # the call's default max_length (None: no limit)
+        self.default_padding = padding
+        self.default_truncation = truncation
 
     @property
     def padding_side(self) -> str:
@@ -99,19 +112,24 @@ class Tokenizer(ABC):
             sequences = sequences.tolist()
         return [self.decode(ids, skip_special_tokens=skip_special_tokens) for ids in sequences]
 
-    def __call__(self, texts: str | Sequence[str], *, padding: bool | str = True, padding_side: str | None = None,
-                 max_length: int | None = None, truncation: bool = False, add_special_tokens: bool = True,
-                 return_tensors: str | None = "pt") -> BatchEncoding:
+    def __call__(self, texts: str | Sequence[str], *, padding: bool | str | None = None,
+                 padding_side: str | None = None, max_length: int | None = None, truncation: bool | None = None,
+                 add_special_tokens: bool = True, return_tensors: str | None = "pt") -> BatchEncoding:
         """Encode a batch: ``input_ids`` and ``attention_mask`` (1 = token, 0 = padding), ``[B, T]``.
 
         ``padding``: True/"longest" pads to the longest text, "max_length" to ``max_length``,
         False/"do_not_pad" not at all. ``truncation=True`` cuts each text to ``max_length`` ids
         (special tokens kept, text cut on the right); without it a longer text is an error.
         ``return_tensors="pt"`` gives torch.long tensors, ``None`` gives lists. A single string
-        is a batch of one.
+        is a batch of one. Options left as None take the tokenizer's defaults: ``default_padding``
+        (True unless the model needs fixed-length input), ``model_max_length`` for ``max_length``
+        (None for most), ``default_truncation`` (False for most).
         """
         batch = _as_texts(texts, "the tokenizer")
         side = self.padding_side if padding_side is None else padding_side
+        padding = self.default_padding if padding is None else padding
+        truncation = self.default_truncation if truncation is None else truncation
+        max_length = self.model_max_length if max_length is None else max_length
         _check_options(padding, side, max_length, truncation, return_tensors)
         ids = self._encode_batch(batch, add_special_tokens, max_length if truncation else None)
         if max_length is not None and not truncation:

@@ -17,12 +17,14 @@ class TextTokenizer(Tokenizer):
     leaves out are found among well-known tokens of the vocabulary (``[PAD]``, ``<pad>``, ``</s>``,
     ``<|endoftext|>``, ...; bos/eos fall back to cls/sep). With no pad token, padding uses the eos
     id, as is usual for GPT-2-style vocabularies; ``attention_mask`` marks it either way.
-    The backend's own padding and truncation settings are switched off: the call decides.
+    The backend's own padding and truncation settings are switched off: the call decides, with
+    defaults from ``model_max_length``, ``padding`` and ``truncation`` (see `Tokenizer`).
     """
 
     def __init__(self, backend: "tokenizers.Tokenizer", special_tokens: Mapping[str, str | None] | None = None,
-                 *, padding_side: str = "right") -> None:
-        super().__init__(padding_side)
+                 *, padding_side: str = "right", model_max_length: int | None = None, padding: bool | str = True,
+                 truncation: bool = False) -> None:
+        super().__init__(padding_side, model_max_length=model_max_length, padding=padding, truncation=truncation)
         backend.no_padding()
         backend.no_truncation()
         self.backend = backend
