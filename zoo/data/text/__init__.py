@@ -1,20 +1,23 @@
 """Text tokenizers with one interface: the download-free `ByteTokenizer` and `load_tokenizer` for
-tokenizer files from Hugging Face model directories (wrapped as `TextTokenizer`).
+tokenizer files from Hugging Face model directories (wrapped as `TextTokenizer`, or CLIP's and
+SigLIP's own `ClipTokenizer` and `SiglipTokenizer`).
 
-Nothing here imports torch or ``tokenizers`` at import time.
+Nothing here imports torch, ``tokenizers`` or ftfy at import time.
 """
+from importlib import import_module
+
 from .base import BatchEncoding, Tokenizer, TokenizerError
 from .byte import ByteTokenizer
 
+_LAZY = {"TextTokenizer": ".wrapped", "load_tokenizer": ".load", "ClipTokenizer": ".clip",
+         "SiglipTokenizer": ".siglip"}
+
 
 def __getattr__(name: str):
-    if name == "TextTokenizer":
-        from .wrapped import TextTokenizer
-        return TextTokenizer
-    if name == "load_tokenizer":
-        from .load import load_tokenizer
-        return load_tokenizer
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'zoo.data.text' has no attribute {name!r}")
 
 
-__all__ = ["BatchEncoding", "ByteTokenizer", "TextTokenizer", "Tokenizer", "TokenizerError", "load_tokenizer"]
+__all__ = ["BatchEncoding", "ByteTokenizer", "ClipTokenizer", "SiglipTokenizer", "TextTokenizer", "Tokenizer",
+           "TokenizerError", "load_tokenizer"]

@@ -1,4 +1,4 @@
-"""`load_tokenizer`: a `TextTokenizer` from the tokenizer files of a downloaded model directory.
+"""`load_tokenizer`: a tokenizer from the tokenizer files of a downloaded model directory.
 
 Files are read with Hugging Face's ``tokenizers`` library (the Rust one, not ``transformers``): it
 reads every ``tokenizer.json`` format (BPE, WordPiece, Unigram, with their normalizers,
@@ -10,24 +10,35 @@ anyway. Older layouts are rebuilt the way transformers builds them:
   no special tokens are added around the text.
 - ``vocab.txt``: BERT WordPiece, lowercased unless ``tokenizer_config.json`` sets
   ``do_lower_case`` false; ``[CLS] text [SEP]``.
+- CLIP (``tokenizer_class`` CLIPTokenizer, or a CLIP vocabulary): `ClipTokenizer`, which cleans
+  text with ftfy as OpenAI's CLIP and open_clip do (transformers' CLIPTokenizer does not); also
+  open_clip's ``bpe_simple_vocab_16e6.txt.gz`` itself.
+- A SentencePiece ``.model`` (``spiece.model``) with no ``tokenizer.json``, read without the
+  sentencepiece library (`zoo.data.text.sentencepiece`, unigram models): `SiglipTokenizer` when
+  the config says SiglipTokenizer; with no ``tokenizer_class``, plain SentencePiece segmentation
+  with no tokens added. Other classes (T5's, ALBERT's, ...) add their own rules and need their
+  ``tokenizer.json``.
 
-SentencePiece ``.model`` files (T5's ``spiece.model``, Llama's ``tokenizer.model``) are not read;
-those directories need their ``tokenizer.json``. A hub reference (``hf-hub:OWNER/NAME``, as for
-``weights=``) fetches only the tokenizer files into huggingface_hub's cache; nothing else is
-downloaded.
+SigLIP 2 directories (a Gemma ``tokenizer.json``) read as any ``tokenizer.json``, lowercased as
+transformers' ``Siglip2Tokenizer`` does. CLIP and SigLIP tokenizers pad and truncate to the model's
+length by default (77, 64). A hub reference (``hf-hub:OWNER/NAME``, as for ``weights=``) fetches
+only the tokenizer files (and the small config.json) into huggingface_hub's cache.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from .base import TokenizerError
-from .special import CONFIG_FILES, read_config, read_json, resolve_special_tokens
+from . import image_text
+from .base import Tokenizer, TokenizerError
+from .special import CONFIG_FILES, config_option, read_config, read_json, resolve_special_tokens
 from .wrapped import TextTokenizer
 
-LOOKED_FOR = "tokenizer.json, vocab.json + merges.txt (GPT-2 BPE), or vocab.txt (BERT WordPiece)"
+LOOKED_FOR = ("tokenizer.json, vocab.json + merges.txt (GPT-2 or CLIP BPE), vocab.txt (BERT WordPiece), "
+              "or a SentencePiece .model (spiece.model)")
 SENTENCEPIECE = ("spiece.model", "tokenizer.model", "sentencepiece.bpe.model")
-HUB_FILES = ["tokenizer.json", "vocab.json", "merges.txt", "vocab.txt", *CONFIG_FILES]
+HUB_FILES = ["tokenizer.json", "vocab.json", "merges.txt", "vocab.txt", "spiece.model", *CONFIG_FILES, "config.json"]
+CLIP_CLASSES = ("CLIPTokenizer", "CLIPTokenizerFast")
 
 
 def _hub_directory(reference: str) -> Path:
@@ -41,14 +52,15 @@ def _hub_directory(reference: str) -> Path:
         raise TokenizerError(str(exc)) from None
 
 
-def load_tokenizer(path: str | Path, *, padding_side: str | None = None) -> TextTokenizer:
+def load_tokenizer(path: str | Path, *, padding_side: str | None = None) -> Tokenizer:
     """The tokenizer in a model directory, in one tokenizer file (sibling config files are read too),
     or in a hub repository (``hf-hub:OWNER/NAME[@REVISION]``, e.g. a card's ``weights``).
 
-    In a directory, ``tokenizer.json`` is preferred over ``vocab.json`` + ``merges.txt``, then
-    ``vocab.txt``. Special tokens come from ``tokenizer_config.json`` / ``special_tokens_map.json``
-    when present (see `TextTokenizer` for the fallbacks); ``padding_side`` defaults to the
-    config's, else "right".
+    In a directory, ``tokenizer_config.json``'s ``tokenizer_class`` picks CLIP's and SigLIP's
+    tokenizers; otherwise ``tokenizer.json`` is preferred over ``vocab.json`` + ``merges.txt``, then
+    ``vocab.txt``, then a SentencePiece ``.model``. Special tokens come from ``tokenizer_config.json``
+    / ``special_tokens_map.json`` when present (see `TextTokenizer` for the fallbacks);
+    ``padding_side`` defaults to the config's, else "right".
     """
     from ...weights.hub import is_hub_reference
 
@@ -56,11 +68,26 @@ def load_tokenizer(path: str | Path, *, padding_side: str | None = None) -> Text
     if not path.exists():
         raise TokenizerError(f"no tokenizer at {path}: expected a local directory (or file) holding {LOOKED_FOR}, "
                              "or a hub reference hf-hub:OWNER/NAME")
-    kind, files = _find_files(path)
     directory = path if path.is_dir() else path.parent
     declared, config = read_config(directory)
+    side = padding_side or _option(config, "padding_side", str, "right", directory)
+    if side not in ("left", "right"):
+        raise TokenizerError(f"padding_side must be 'left' or 'right'; got {side!r}")
+    kind, files = _find_files(path, config)
+    if kind == "clip-bpe-file":
+        from .clip import ClipTokenizer
+
+        tok = ClipTokenizer.from_bpe_file(files[0])
+        tok.padding_side = side
+        return tok
+    if kind == "sentencepiece":
+        return image_text.load_sentencepiece(files[0], declared, config, directory, side)
+    if kind == "clip" or (kind == "bpe" and image_text.is_clip_vocab(read_json(files[0]))):
+        return image_text.load_clip(files, declared, config, directory, side)
     if kind == "tokenizer.json":
         backend = _read_tokenizer_json(files[0])
+        if image_text.is_clip_backend(backend):
+            return image_text.load_clip(files, declared, config, directory, side)
     elif kind == "bpe":
         backend = _build_bpe(*files, add_prefix_space=_option(config, "add_prefix_space", bool, False, directory))
     else:
@@ -70,14 +97,14 @@ def load_tokenizer(path: str | Path, *, padding_side: str | None = None) -> Text
     # matched whole in text and skipped on decode; tokenizer.json files already list their own.
     register = declared.values() if kind == "tokenizer.json" else special.values()
     backend.add_special_tokens(sorted({t for t in register if t is not None}))
-    side = padding_side or _option(config, "padding_side", str, "right", directory)
-    if side not in ("left", "right"):
-        raise TokenizerError(f"padding_side must be 'left' or 'right'; got {side!r}")
+    if kind == "tokenizer.json" and image_text.is_siglip2(config, directory):
+        return image_text.siglip2(backend, special, config, directory, side)
     return TextTokenizer(backend, special, padding_side=side)
 
 
-def _find_files(path: Path) -> tuple[str, tuple[Path, ...]]:
-    """("tokenizer.json" | "bpe" | "wordpiece", the files to read), or an error saying what is missing."""
+def _find_files(path: Path, config: dict[str, Any]) -> tuple[str, tuple[Path, ...]]:
+    """(kind, the files to read), kind one of "tokenizer.json", "bpe", "wordpiece", "clip", "clip-bpe-file",
+    "sentencepiece"; or an error saying what is missing."""
     if path.is_file():
         name = path.name
         if name in ("vocab.json", "merges.txt"):
@@ -85,32 +112,41 @@ def _find_files(path: Path) -> tuple[str, tuple[Path, ...]]:
         if name == "vocab.txt":
             return "wordpiece", (path,)
         if path.suffix == ".model":
-            raise TokenizerError(f"{path} is a SentencePiece model, which is not read directly; "
-                                 "T5 (and other SentencePiece) model directories need their tokenizer.json")
+            return "sentencepiece", (path,)
+        if name.endswith(".txt.gz"):
+            return "clip-bpe-file", (path,)
         if path.suffix == ".json":
             return "tokenizer.json", (path,)
-        raise TokenizerError(f"{path}: not a tokenizer file; expected {LOOKED_FOR}")
+        raise TokenizerError(f"{path}: not a tokenizer file; expected {LOOKED_FOR}, or CLIP's "
+                             "bpe_simple_vocab_16e6.txt.gz")
+    declared_class = config.get("tokenizer_class")
+    sentencepiece = next((path / n for n in SENTENCEPIECE if (path / n).is_file()), None)
+    if declared_class in CLIP_CLASSES:
+        if (path / "tokenizer.json").is_file() and not any((path / n).is_file() for n in ("vocab.json", "merges.txt")):
+            return "clip", (path / "tokenizer.json",)
+        return "clip", _bpe_pair(path, "a CLIP")
+    if declared_class == "SiglipTokenizer" and sentencepiece is not None:
+        return "sentencepiece", (sentencepiece,)
     if (path / "tokenizer.json").is_file():
         return "tokenizer.json", (path / "tokenizer.json",)
     if (path / "vocab.json").is_file() or (path / "merges.txt").is_file():
         return "bpe", _bpe_pair(path)
     if (path / "vocab.txt").is_file():
         return "wordpiece", (path / "vocab.txt",)
+    if sentencepiece is not None:
+        return "sentencepiece", (sentencepiece,)
     present = sorted(p.name for p in path.iterdir())
-    hint = ""
-    if any(name in present for name in SENTENCEPIECE):
-        hint = ("; SentencePiece models (spiece.model, tokenizer.model) are not read directly: "
-                "T5 (and other SentencePiece) model directories need their tokenizer.json")
     listing = ", ".join(present[:12]) + (", ..." if len(present) > 12 else "") if present else "nothing"
-    raise TokenizerError(f"no tokenizer files in {path}: looked for {LOOKED_FOR}; found {listing}{hint}")
+    raise TokenizerError(f"no tokenizer files in {path}: looked for {LOOKED_FOR}; found {listing}")
 
 
-def _bpe_pair(directory: Path) -> tuple[Path, Path]:
+def _bpe_pair(directory: Path, what: str = "a GPT-2 BPE") -> tuple[Path, Path]:
     vocab, merges = directory / "vocab.json", directory / "merges.txt"
     missing = [p.name for p in (vocab, merges) if not p.is_file()]
     if missing:
-        raise TokenizerError(f"{directory}: a GPT-2 BPE tokenizer needs vocab.json and merges.txt; "
-                             f"{' and '.join(missing)} is missing")
+        verb = "are" if len(missing) > 1 else "is"
+        raise TokenizerError(f"{directory}: {what} tokenizer needs vocab.json and merges.txt; "
+                             f"{' and '.join(missing)} {verb} missing")
     return vocab, merges
 
 
@@ -166,9 +202,4 @@ def _build_wordpiece(vocab: Path, declared: dict[str, str | None], config: dict[
     return backend
 
 
-def _option(config: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any, directory: Path) -> Any:
-    """``config[key]`` checked against ``kind``, or ``default`` when absent."""
-    value = config.get(key, default)
-    if not isinstance(value, kind):
-        raise TokenizerError(f"{directory / 'tokenizer_config.json'}: {key} has the wrong type ({value!r})")
-    return value
+_option = config_option

@@ -87,3 +87,13 @@ def _token_text(value: Any, where: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
     raise TokenizerError(f"{where} must be a string, an object with a 'content' string, or null; got {value!r}")
+
+
+def config_option(config: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
+                  directory: Path) -> Any:
+    """``config[key]`` (from ``tokenizer_config.json``) checked against ``kind``, or ``default`` when absent."""
+    value = config.get(key, default)
+    bool_allowed = kind is bool or (isinstance(kind, tuple) and bool in kind)
+    if not isinstance(value, kind) or (isinstance(value, bool) and not bool_allowed):
+        raise TokenizerError(f"{directory / 'tokenizer_config.json'}: {key} has the wrong type ({value!r})")
+    return value
