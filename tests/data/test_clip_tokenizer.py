@@ -65,7 +65,7 @@ def caption_strings() -> list[str]:
     texts = ["", " ", "\n\t ", "a", "A photo of a cat.", "a photo of a cat"]
     texts += [x for pool in POOLS[1:] + [WHITESPACE, SPECIAL] for x in pool]
     texts += [mojibake(source, rng) for source in MOJIBAKE_SOURCES for _ in range(3)]
-    for _ in range(900):
+    for _ in range(950):
         pieces = [rng.choice(rng.choice(POOLS)) for _ in range(rng.randint(1, 12))]
         if rng.random() < 0.15:
             pieces.append(mojibake(rng.choice(MOJIBAKE_SOURCES + WORDS), rng))
