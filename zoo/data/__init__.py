@@ -5,10 +5,10 @@
     tok = load_tokenizer("path/to/hf-model")   # tokenizer.json, vocab.json + merges.txt, or vocab.txt
     preprocess = image_transform(model)        # the card's resize, crop and normalisation (as timm's)
 
-Recipe data: ``ShapesDataset``, ``ArithmeticPairs``, ``GrammarText``, ``ToneClips``, ``DTMFClips``
-(offline, deterministic, generated on access); ``TextLines``, ``JsonlTexts``, ``JsonlPairs``,
-``WavFolder``, ``TranscriptManifest`` (local files); ``read_wav``/``write_wav``; ``pad_token_ids``,
-``pad_waveforms`` (batching).
+Recipe data: ``ShapesDataset``, ``CaptionedShapes``, ``ArithmeticPairs``, ``GrammarText``, ``ToneClips``,
+``DTMFClips`` (offline, deterministic, generated on access); ``TextLines``, ``JsonlTexts``,
+``JsonlPairs``, ``WavFolder``, ``TranscriptManifest``, ``ImageCaptions`` (local files);
+``read_wav``/``write_wav``; ``pad_token_ids``, ``pad_waveforms`` (batching).
 
 Importing this package is cheap: torch and the ``tokenizers`` library load on first use.
 """
@@ -26,6 +26,7 @@ _LAZY = {
     "load_tokenizer": "zoo.data.text.load",
     # offline recipe data, generated on access (zoo.data.synthetic)
     "ShapesDataset": "zoo.data.synthetic",
+    "CaptionedShapes": "zoo.data.synthetic",
     "ArithmeticPairs": "zoo.data.synthetic",
     "GrammarText": "zoo.data.synthetic",
     "ToneClips": "zoo.data.synthetic",
@@ -37,6 +38,7 @@ _LAZY = {
     "JsonlPairs": "zoo.data.files",
     "WavFolder": "zoo.data.files",
     "TranscriptManifest": "zoo.data.files",
+    "ImageCaptions": "zoo.data.captions",
     "DataFileError": "zoo.data.files",
     "read_wav": "zoo.data.wav",
     "write_wav": "zoo.data.wav",

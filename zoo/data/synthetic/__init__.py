@@ -5,6 +5,7 @@ validation splits are two seeds, workers can read any item, and nothing large is
 
 ==================  ===============================================  =======================
 ShapesDataset       ``(image [3, H, W] in [0, 1], label)``             image classification
+CaptionedShapes     ``(image, "a red circle at the top left", 5)``    contrastive image-text
 ArithmeticPairs     ``("37+485", "522")``                             seq2seq (exact match)
 GrammarText         ``"The cats that see a dog sleep."``              causal and masked LM
 ToneClips           ``(waveform [samples], label)``                  audio classification
@@ -14,9 +15,11 @@ DTMFClips           ``(waveform [samples], "0451")``                 speech reco
 from __future__ import annotations
 
 from .arithmetic import ArithmeticPairs
+from .captions import CaptionedShapes
 from .dtmf import DTMFClips
 from .grammar import GrammarText, unigram_entropy
 from .shapes import ShapesDataset
 from .tones import ToneClips
 
-__all__ = ["ArithmeticPairs", "DTMFClips", "GrammarText", "ShapesDataset", "ToneClips", "unigram_entropy"]
+__all__ = ["ArithmeticPairs", "CaptionedShapes", "DTMFClips", "GrammarText", "ShapesDataset", "ToneClips",
+           "unigram_entropy"]

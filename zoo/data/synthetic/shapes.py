@@ -36,6 +36,26 @@ def _inside(shape: str, x: Tensor, y: Tensor) -> Tensor:
     raise ValueError(f"unknown shape {shape!r}; known: {', '.join(SHAPES)}")
 
 
+def pixel_grid(image_size: int) -> tuple[Tensor, Tensor]:
+    """``(y, x)``, each ``[H, W]``: the pixel centres of a square image in unit coordinates (0 to 1)."""
+    coords = (torch.arange(image_size, dtype=torch.float32) + 0.5) / image_size
+    y, x = torch.meshgrid(coords, coords, indexing="ij")
+    return y, x
+
+
+def shape_mask(shape: str, grid: tuple[Tensor, Tensor], centre: tuple[float, float], radius: float,
+               angle: float) -> Tensor:
+    """Boolean mask ``[H, W]`` of one ``shape`` drawn on ``grid`` (from `pixel_grid`).
+
+    ``centre`` is ``(x, y)`` and ``radius`` a fraction of the image side (y grows downwards);
+    ``angle`` rotates the shape (radians). Shapes: ``SHAPES`` and ``"square"``.
+    """
+    grid_y, grid_x = grid
+    c, s = math.cos(angle), math.sin(angle)
+    dx, dy = (grid_x - centre[0]) / radius, (grid_y - centre[1]) / radius  # [H, W]
+    return _inside(shape, c * dx + s * dy, -s * dx + c * dy)              # [H, W] rotated frame
+
+
 class ShapesDataset(torch.utils.data.Dataset):
     """``size`` images ``[3, image_size, image_size]`` in [0, 1] with labels into ``classes``.
 
@@ -50,8 +70,7 @@ class ShapesDataset(torch.utils.data.Dataset):
             raise ValueError(f"ShapesDataset: image_size must be an int >= 8, got {image_size!r}")
         self.size, self.image_size, self.seed = size, image_size, seed
         self.classes = [f"{colour} {shape}" for shape in SHAPES for colour in COLOURS]
-        coords = (torch.arange(image_size, dtype=torch.float32) + 0.5) / image_size  # pixel centres in (0, 1)
-        self._grid_y, self._grid_x = torch.meshgrid(coords, coords, indexing="ij")  # [H, W] each
+        self._grid = pixel_grid(image_size)  # (y, x), [H, W] each
 
     def __len__(self) -> int:
         return self.size
@@ -64,10 +83,7 @@ class ShapesDataset(torch.utils.data.Dataset):
         colour = torch.tensor(list(COLOURS.values())[label % len(COLOURS)])
         radius = rng.uniform(0.28, 0.42)                                   # fraction of the image side
         cx, cy = rng.uniform(radius, 1 - radius), rng.uniform(radius, 1 - radius)
-        angle = rng.uniform(0, 2 * math.pi)
-        c, s = math.cos(angle), math.sin(angle)
-        dx, dy = (self._grid_x - cx) / radius, (self._grid_y - cy) / radius  # [H, W]
-        mask = _inside(shape, c * dx + s * dy, -s * dx + c * dy)           # [H, W] rotated frame
+        mask = shape_mask(shape, self._grid, (cx, cy), radius, rng.uniform(0, 2 * math.pi))  # [H, W]
         gen = item_generator(self.seed, index, salt=1)
         background = torch.rand(3, 1, 1, generator=gen) * 0.45             # a random dark colour
         foreground = colour.view(3, 1, 1) * rng.uniform(0.7, 1.0)          # the class colour, dimmed
