@@ -21,6 +21,8 @@ _LAZY = {
     "BatchEncoding": "zoo.data.text.base",
     "ByteTokenizer": "zoo.data.text.byte",
     "TextTokenizer": "zoo.data.text.wrapped",
+    "ClipTokenizer": "zoo.data.text.clip",
+    "SiglipTokenizer": "zoo.data.text.siglip",
     "Tokenizer": "zoo.data.text.base",
     "TokenizerError": "zoo.data.text.base",
     "load_tokenizer": "zoo.data.text.load",
