@@ -164,3 +164,10 @@ def test_siglip_scores_with_its_bias_and_sigmoid_loss():
     torch.testing.assert_close(logits, expected)
     assert pairs.logit_bias.item() == -10.0
     torch.testing.assert_close(model.loss(logits), contrastive_loss(logits, "sigmoid"))
+
+
+def test_a_tower_that_does_not_fit_the_task_is_refused():
+    with pytest.raises(ValueError, match="task 'image-classification' needs modality image .* built has modality text"):
+        zoo.create("clip-vit-base-patch32", task="image-classification", modality="text", **SMALL)
+    with pytest.raises(ValueError, match="task 'causal-lm' needs .*Tasks that fit: contrastive, feature-extraction"):
+        zoo.create("clip-vit-base-patch32", task="causal-lm", **SMALL)
