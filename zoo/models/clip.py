@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from .. import nn as znn
 from ..weights.keymap import rename_keys
+from .clip_open_clip import OPEN_CLIP
 from .family import Family, KeyMap
 from .image_text import (Contrastive, DualEncoder, FirstTokenOf, ImageTextSpec, TextTower, build_towers,
                          check_hf_sections, drop_unbuilt, hf_with_tower_prefix, is_hf_layout, example_inputs, hf_tower_layers, image_tower)
@@ -113,7 +114,7 @@ FAMILY = Family(
     spec=CLIPSpec,
     build=build,
     example_inputs=_example_inputs,
-    key_maps=(KeyMap("huggingface", is_hf_layout, _from_hf, _check_hf),),
+    key_maps=(KeyMap("huggingface", is_hf_layout, _from_hf, _check_hf), OPEN_CLIP),
     smoke_overrides={"embed_dim": 24, "img_size": 32, "patch_size": 8, "vision_width": 32, "vision_depth": 2,
                      "vision_heads": 2, "vision_mlp_dim": 64, "vocab_size": 99, "context_length": 16,
                      "text_width": 32, "text_depth": 2, "text_heads": 2, "text_mlp_dim": 64, "eos_token_id": 98,
