@@ -3,9 +3,10 @@ local snapshot directory.
 
 The same spelling as timm's ``create_model("hf-hub:...")``. `huggingface_hub` fetches only the
 files asked for, for weights the config and the weights (safetensors first, single or sharded;
-``pytorch_model*.bin`` only for repositories without them), into its usual cache, so
-``HF_HUB_OFFLINE=1``, ``HF_HUB_CACHE`` and ``HF_TOKEN`` work as with transformers and timm. The
-snapshot is then read like any local directory.
+``pytorch_model*.bin`` only for repositories without them; open_clip's ``open_clip_config.json``
+with ``open_clip_model.safetensors``, else ``open_clip_pytorch_model.bin``, only for repositories
+with neither), into its usual cache, so ``HF_HUB_OFFLINE=1``, ``HF_HUB_CACHE`` and ``HF_TOKEN``
+work as with transformers and timm. The snapshot is then read like any local directory.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ HUB_PREFIX = "hf-hub:"
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 _SAFETENSORS = ["config.json", "model.safetensors", "model-*-of-*.safetensors", "model.safetensors.index.json"]
 _TORCH_PICKLES = ["config.json", "pytorch_model*.bin", "pytorch_model.bin.index.json"]
+_OPEN_CLIP_SAFETENSORS = ["open_clip_config.json", "open_clip_model.safetensors"]
+_OPEN_CLIP_PICKLES = ["open_clip_config.json", "open_clip_pytorch_model.bin"]
 
 
 def is_hub_reference(weights: object) -> bool:
@@ -35,6 +38,10 @@ def parse_hub_reference(reference: str) -> tuple[str, str | None]:
 
 def _has_safetensors(directory: Path) -> bool:
     return (directory / "model.safetensors").is_file() or (directory / "model.safetensors.index.json").is_file()
+
+
+def _has_torch_pickles(directory: Path) -> bool:
+    return (directory / "pytorch_model.bin").is_file() or (directory / "pytorch_model.bin.index.json").is_file()
 
 
 def hub_snapshot(reference: str, patterns: list[str]) -> Path:
@@ -59,6 +66,12 @@ def hub_snapshot(reference: str, patterns: list[str]) -> Path:
 def resolve_hub_reference(reference: str) -> Path:
     """Download (or find in the cache) the config and weights of a hub repository; return the snapshot."""
     snapshot = hub_snapshot(reference, _SAFETENSORS)
-    if not _has_safetensors(snapshot):  # an older repository: torch pickles, read with weights_only=True
-        snapshot = hub_snapshot(reference, _TORCH_PICKLES)
-    return snapshot
+    if _has_safetensors(snapshot):
+        return snapshot
+    snapshot = hub_snapshot(reference, _TORCH_PICKLES)  # older: torch pickles, read with weights_only=True
+    if _has_torch_pickles(snapshot):
+        return snapshot
+    snapshot = hub_snapshot(reference, _OPEN_CLIP_SAFETENSORS)  # a repository in open_clip's layout alone
+    if (snapshot / _OPEN_CLIP_SAFETENSORS[1]).is_file():
+        return snapshot
+    return hub_snapshot(reference, _OPEN_CLIP_PICKLES)

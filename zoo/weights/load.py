@@ -17,6 +17,7 @@ from .errors import WeightsError
 from .hub import is_hub_reference, resolve_hub_reference
 from .huggingface import is_hf_directory, read_hf_directory
 from .io import SUFFIXES, read_state_dict
+from .open_clip_directory import is_open_clip_directory, read_open_clip_directory
 from .saved import WEIGHTS_NAME, is_zoo_directory, read_config
 from .strict import load_strict, tied_aliases
 from .timm_directory import is_timm_directory, read_timm_directory
@@ -53,16 +54,20 @@ def read_weights(path: str | Path) -> tuple[dict[str, Tensor], str, dict[str, An
         if is_zoo_directory(path):
             read_config(path)  # consistency check between config and weights
             return read_state_dict(path / WEIGHTS_NAME), f"zoo model at {path}", None
+        if is_open_clip_directory(path):  # open_clip's weights alone (where others are present, they win)
+            state, config = read_open_clip_directory(path)
+            return state, f"open_clip model at {path}", config
         if is_hf_directory(path):
             state, config = read_hf_directory(path)
             return state, f"Hugging Face model at {path}", config
         if is_timm_directory(path):
             return read_timm_directory(path), f"timm model at {path}", None
         raise WeightsError(f"{path} is a directory but neither a saved zoo model, a Hugging Face model "
-                           "(config.json with a model_type) nor a timm model (config.json with an architecture)")
+                           "(config.json with a model_type), a timm model (config.json with an architecture) "
+                           "nor an open_clip model (open_clip_config.json, open_clip_model.safetensors)")
     if not path.exists():
         raise WeightsError(f"weights path {path} does not exist; pass a local file ({', '.join(SUFFIXES)}), "
-                           "a directory saved by zoo.save, a Hugging Face or timm model directory, "
+                           "a directory saved by zoo.save, a Hugging Face, timm or open_clip model directory, "
                            "or a hub reference (hf-hub:OWNER/NAME)")
     return read_state_dict(path), f"weights from {path}", None
 
