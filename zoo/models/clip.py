@@ -7,15 +7,15 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, Mapping
 
-import torch
 from torch import Tensor, nn
 
 from .. import nn as znn
 from ..weights.keymap import rename_keys
 from .clip_open_clip import OPEN_CLIP
 from .family import Family, KeyMap
-from .image_text import (Contrastive, DualEncoder, FirstTokenOf, ImageTextSpec, TextTower, build_towers,
-                         check_hf_sections, drop_unbuilt, hf_with_tower_prefix, is_hf_layout, example_inputs, hf_tower_layers, image_tower)
+from .image_text import (Contrastive, DualEncoder, FirstTokenOf, ImageTextSpec, TextTower, HF_TOWER_FIELDS,
+                         build_towers, check_hf_sections, drop_unbuilt, example_inputs, hf_tower_layers,
+                         hf_with_tower_prefix, image_tower, is_hf_layout, tower_prefixes)
 from .spec import check
 
 EPS = 1e-5
@@ -74,17 +74,10 @@ _HF_RULES = [
 ]
 
 
-def _prefixes(spec: ImageTextSpec) -> dict[str, str]:
-    """Where each tower lives in our layout: under the dual encoder, or the backbone itself."""
-    if spec.modality == "image-text":
-        return {"image": "backbone.image.", "text": "backbone.text."}
-    return {"image": "backbone.", "text": "backbone."}
-
-
 def _from_hf(state: Mapping[str, Tensor], spec: CLIPSpec) -> dict[str, Tensor]:
     state = {k: v for k, v in hf_with_tower_prefix(state).items() if not k.endswith("position_ids")}  # buffers, not weights
     state = drop_unbuilt(state, spec, _IMAGE_KEYS, _TEXT_KEYS, _JOINT_KEYS, "CLIP")
-    where = _prefixes(spec)
+    where = tower_prefixes(spec)
     out = hf_tower_layers(state, "vision_model.", where["image"], spec.vision_depth)
     out.update(hf_tower_layers(state, "text_model.", where["text"], spec.text_depth))
     cls = state.pop("vision_model.embeddings.class_embedding", None)
@@ -94,15 +87,7 @@ def _from_hf(state: Mapping[str, Tensor], spec: CLIPSpec) -> dict[str, Tensor]:
     return {**rename_keys(state, rules), **out}
 
 
-_HF_FIELDS = {
-    "vision": {"hidden_size": "vision_width", "num_hidden_layers": "vision_depth",
-               "num_attention_heads": "vision_heads", "intermediate_size": "vision_mlp_dim",
-               "image_size": "img_size", "patch_size": "patch_size"},
-    "text": {"hidden_size": "text_width", "num_hidden_layers": "text_depth", "num_attention_heads": "text_heads",
-             "intermediate_size": "text_mlp_dim", "vocab_size": "vocab_size",
-             "max_position_embeddings": "context_length"},
-    "": {"projection_dim": "embed_dim"},
-}
+_HF_FIELDS = {**HF_TOWER_FIELDS, "": {"projection_dim": "embed_dim"}}
 
 
 def _check_hf(config: Mapping[str, Any], spec: CLIPSpec) -> None:

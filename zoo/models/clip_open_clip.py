@@ -17,7 +17,7 @@ from torch import Tensor
 from ..weights.errors import WeightsError
 from ..weights.keymap import rename_keys
 from .family import KeyMap
-from .image_text import drop_unbuilt
+from .image_text import drop_unbuilt, tower_prefixes
 
 _IMAGE_KEYS = ("visual.",)
 _TEXT_KEYS = ("token_embedding.", "positional_embedding", "transformer.", "ln_final.")
@@ -68,8 +68,6 @@ def is_open_clip_layout(state: Mapping[str, Tensor]) -> bool:
 
 def from_open_clip(state: Mapping[str, Tensor], spec: Any) -> dict[str, Tensor]:
     """Convert an open_clip ``CLIP`` state dict to the clip family's layout for ``spec``."""
-    from .clip import _prefixes  # clip.py imports this module for its key maps
-
     state = _with_visual_prefix(state)
     _refuse_unsupported(state)
     _check_openai_sizes(state, spec)
@@ -80,7 +78,7 @@ def from_open_clip(state: Mapping[str, Tensor], spec: Any) -> dict[str, Tensor]:
     _check_depth(state, "visual.transformer.resblocks.", spec.vision_depth, "image", "vision_depth")
     _check_depth(state, "transformer.resblocks.", spec.text_depth, "text", "text_depth")
 
-    where = _prefixes(spec)
+    where = tower_prefixes(spec)
     out = {}
     if "visual.class_embedding" in state:
         out[where["image"] + "cls_token"] = state.pop("visual.class_embedding").reshape(1, 1, -1)  # [D] -> [1, 1, D]

@@ -234,7 +234,22 @@ HF_LAYER_RULES = [
     (r"layer_norm2\.", "norm_mlp."),
     (r"mlp\.(fc1|fc2)\.", r"mlp.\1."),
 ]
+HF_TOWER_FIELDS = {  # config key -> spec field, per tower section of a CLIPConfig / SiglipConfig
+    "vision": {"hidden_size": "vision_width", "num_hidden_layers": "vision_depth",
+               "num_attention_heads": "vision_heads", "intermediate_size": "vision_mlp_dim",
+               "image_size": "img_size", "patch_size": "patch_size"},
+    "text": {"hidden_size": "text_width", "num_hidden_layers": "text_depth", "num_attention_heads": "text_heads",
+             "intermediate_size": "text_mlp_dim", "vocab_size": "vocab_size",
+             "max_position_embeddings": "context_length"},
+}
 HF_ACTIVATIONS = {"gelu": "gelu", "quick_gelu": "quick_gelu", "gelu_pytorch_tanh": "gelu_tanh"}
+
+
+def tower_prefixes(spec: ImageTextSpec) -> dict[str, str]:
+    """Where each tower lives in our layout: under the dual encoder, or the backbone itself."""
+    if spec.modality == "image-text":
+        return {"image": "backbone.image.", "text": "backbone.text."}
+    return {"image": "backbone.", "text": "backbone."}
 
 
 def is_hf_layout(state: Mapping[str, Tensor]) -> bool:

@@ -11,10 +11,10 @@ from torch import Tensor, nn
 
 from .. import nn as znn
 from ..weights.keymap import rename_keys
-from .clip import _prefixes
 from .family import Family, KeyMap
-from .image_text import (Contrastive, DualEncoder, ImageTextSpec, LastPosition, TextTower, build_towers,
-                         check_hf_sections, drop_unbuilt, hf_with_tower_prefix, is_hf_layout, example_inputs, hf_tower_layers, image_tower)
+from .image_text import (Contrastive, DualEncoder, ImageTextSpec, LastPosition, TextTower, HF_TOWER_FIELDS,
+                         build_towers, check_hf_sections, drop_unbuilt, example_inputs, hf_tower_layers,
+                         hf_with_tower_prefix, image_tower, is_hf_layout, tower_prefixes)
 
 EPS = 1e-6
 CONTRASTIVE = Contrastive("sigmoid", scale_init=2.302585, bias_init=-10.0)  # log(10) and -10, as SigLIP starts
@@ -87,7 +87,7 @@ def _from_hf(state: Mapping[str, Tensor], spec: SigLIPSpec) -> dict[str, Tensor]
     if spec.modality != "image-text":
         state = {k: v for k, v in state.items() if not k.startswith(_JOINT_KEYS)}
     state = drop_unbuilt(state, spec, _IMAGE_KEYS, _TEXT_KEYS, _JOINT_KEYS, "SigLIP")
-    where = _prefixes(spec)
+    where = tower_prefixes(spec)
     out = hf_tower_layers(state, "vision_model.", where["image"], spec.vision_depth)
     out.update(hf_tower_layers(state, "text_model.", where["text"], spec.text_depth))
     for kind in ("weight", "bias"):  # nn.MultiheadAttention's packed projection: queries, then keys and values
@@ -103,14 +103,7 @@ def _from_hf(state: Mapping[str, Tensor], spec: SigLIPSpec) -> dict[str, Tensor]
     return out
 
 
-_HF_FIELDS = {
-    "vision": {"hidden_size": "vision_width", "num_hidden_layers": "vision_depth",
-               "num_attention_heads": "vision_heads", "intermediate_size": "vision_mlp_dim",
-               "image_size": "img_size", "patch_size": "patch_size"},
-    "text": {"hidden_size": "text_width", "num_hidden_layers": "text_depth", "num_attention_heads": "text_heads",
-             "intermediate_size": "text_mlp_dim", "vocab_size": "vocab_size",
-             "max_position_embeddings": "context_length", "projection_size": "embed_dim"},
-}
+_HF_FIELDS = {**HF_TOWER_FIELDS, "text": {**HF_TOWER_FIELDS["text"], "projection_size": "embed_dim"}}
 
 
 def _check_hf(config: Mapping[str, Any], spec: SigLIPSpec) -> None:
