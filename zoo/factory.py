@@ -101,7 +101,7 @@ def create(name: str, *, task: str | None = None, weights: str | os.PathLike | N
     task, or ``num_classes``) starts fresh, with a warning.
 
     ``weights`` is a local ``.safetensors``/``.pth``/``.bin`` file, a directory (saved by
-    `zoo.save`, Hugging Face or timm), or a hub reference ``hf-hub:OWNER/NAME[@REVISION]``;
+    `zoo.save`, Hugging Face, timm or open_clip), or a hub reference ``hf-hub:OWNER/NAME[@REVISION]``;
     zoo's layout or a foreign one the family knows through its key maps; loading is strict.
     """
     _check_create_args(name, task, weights, pretrained)
