@@ -318,9 +318,12 @@ def own_data(tmp_path_factory) -> dict[str, list[str]]:
                                               for t in lines))
     text = [f"data.train_path={root / 'train.txt'}", f"data.val_path={root / 'train.txt'}"]
     jsonl = [f"data.train_path={root / 'train.jsonl'}", f"data.val_path={root / 'train.jsonl'}"]
+    pairs = [{"image": f"images/train/{c}/{i}.jpg", "caption": f"a {c} one"} for c in ("red", "blue") for i in (0, 1)]
+    (root / "captions.jsonl").write_text("".join(json.dumps(pair) + "\n" for pair in pairs))
+    captions = [f"data.train_path={root / 'captions.jsonl'}", f"data.val_path={root / 'captions.jsonl'}"]
     return {"imagefolder": [f"data.root={images}"], "cifar10": ["data.source=imagefolder", f"data.root={images}"],
             "wavfolder": [f"data.root={audio}"], "manifest": [f"data.train_manifest={csv}", f"data.val_manifest={csv}"],
-            "text": text, "jsonl": jsonl}
+            "text": text, "jsonl": jsonl, "captions": captions}
 
 
 @pytest.mark.parametrize("path", [p for p in own_data_configs() if p.stem.endswith("_small")],
