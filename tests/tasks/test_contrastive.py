@@ -171,3 +171,20 @@ def test_a_tower_that_does_not_fit_the_task_is_refused():
         zoo.create("clip-vit-base-patch32", task="image-classification", modality="text", **SMALL)
     with pytest.raises(ValueError, match="task 'causal-lm' needs .*Tasks that fit: contrastive, feature-extraction"):
         zoo.create("clip-vit-base-patch32", task="causal-lm", **SMALL)
+
+
+def test_clip_skips_the_positions_after_the_last_end_of_text_exactly():
+    """The causal text tower cannot see past its pooling point: computing only up to it changes nothing."""
+    model = clip_model()
+    ids = torch.zeros(3, 16, dtype=torch.long)
+    for row, length in enumerate((3, 6, 4)):
+        ids[row, :length] = torch.randint(1, 98, (length,))
+        ids[row, length - 1] = 98
+    mask = (ids != 0).long()
+    backbone = model.backbone
+    with torch.no_grad():
+        full = backbone.text(ids, mask)  # all 16 positions
+        expected = F.normalize(backbone.text_proj(full[torch.arange(3), mask.sum(1) - 1]), dim=-1)
+        torch.testing.assert_close(model.encode_text(ids, mask), expected)
+    with pytest.raises(ValueError, match="must have the shape of the token ids"):
+        model.encode_text(ids, mask[:, :6])

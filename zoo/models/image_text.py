@@ -103,12 +103,15 @@ class TextTower(nn.Module):
         """The last real token (CLIP's end-of-text token, when the tokenizer wrote the mask)."""
         return znn.LastTokenPool()
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+    def check_length(self, input_ids: Tensor) -> None:
         check_ids(input_ids)
-        length = input_ids.shape[1]
-        if length > self.spec.context_length:
-            raise ValueError(f"input_ids has {length} tokens; this text tower takes at most context_length="
+        if input_ids.shape[1] > self.spec.context_length:
+            raise ValueError(f"input_ids has {input_ids.shape[1]} tokens; this text tower takes at most context_length="
                              f"{self.spec.context_length} (tokenize with truncation to that length)")
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        self.check_length(input_ids)
+        length = input_ids.shape[1]
         x = self.token_embedding(input_ids) + self.pos_embed(length)  # [B, T, D]
         bias = padding_bias(attention_mask, input_ids, x.dtype)  # [B, 1, 1, T] or None
         return self.stack(x, attn_bias=bias, is_causal=self.causal)  # [B, T, D]
@@ -129,6 +132,12 @@ class FirstTokenOf(nn.Module):
                              "text tower pools; tokenize with the model's tokenizer (zoo.data.load_tokenizer)")
         index = found.int().argmax(dim=1)  # [B] the first match
         return tokens[torch.arange(tokens.shape[0], device=tokens.device), index]  # [B, D]
+
+    def span(self, input_ids: Tensor) -> int:
+        """Positions up to the last row's pooling point: after them, a causal tower's tokens cannot
+        change what is pooled, so they need not be computed (padding to 77 tokens, mostly)."""
+        found = (input_ids == self.token_id).int()  # [B, T]
+        return int(found.argmax(dim=1).max()) + 1
 
 
 class LastPosition(nn.Module):
@@ -179,9 +188,22 @@ class DualEncoder(nn.Module):
 
     def encode_text(self, input_ids: Tensor, attention_mask: Tensor | None = None, normalize: bool = True) -> Tensor:
         """Token ids [B, T] (+ attention_mask) -> embeddings [B, E] (unit length unless ``normalize=False``)."""
+        input_ids, attention_mask = self._trim_text(input_ids, attention_mask)
         tokens = self.text(input_ids, attention_mask)  # [B, T, D]
         embeds = self.text_proj(self.text_pool(tokens, input_ids))  # [B, E]
         return F.normalize(embeds, dim=-1) if normalize else embeds
+
+    def _trim_text(self, input_ids: Tensor, attention_mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """Ids and mask cut after the last row's pooling point when the text tower is causal: later
+        positions (padding to 77 tokens, mostly) cannot reach the pooled token, so they are not
+        computed. Exact; skipped while compiling, which keeps the shapes static."""
+        span = getattr(self.text_pool, "span", None)
+        if not self.text.causal or span is None or torch.compiler.is_compiling():
+            return input_ids, attention_mask
+        self.text.check_length(input_ids)
+        padding_bias(attention_mask, input_ids, torch.float32)  # the mask's checks, before cutting it
+        length = span(input_ids)
+        return input_ids[:, :length], attention_mask[:, :length] if attention_mask is not None else None
 
     def forward(self, images: Tensor | None = None, input_ids: Tensor | None = None,
                 attention_mask: Tensor | None = None) -> tuple[Tensor | None, Tensor | None]:
