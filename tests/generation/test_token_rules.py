@@ -1,4 +1,4 @@
-"""zoo.token_rules against transformers' own logits processors on the same random histories and scores."""
+"""zoo.generation.token_rules against transformers' own logits processors on the same random histories and scores."""
 from __future__ import annotations
 
 import pytest
@@ -7,7 +7,7 @@ from transformers.generation.logits_process import (
     MinNewTokensLengthLogitsProcessor, NoRepeatNGramLogitsProcessor, RepetitionPenaltyLogitsProcessor,
 )
 
-from zoo.token_rules import ban_repeated_ngrams, forbid_eos_before, penalize_repeats
+from zoo.generation.token_rules import ban_repeated_ngrams, forbid_eos_before, penalize_repeats
 
 
 def histories(rows: int = 4, length: int = 14, vocab: int = 9) -> tuple[torch.Tensor, torch.Tensor]:

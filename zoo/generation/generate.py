@@ -20,8 +20,8 @@ import torch
 from torch import Tensor
 
 from .beam_search import beam_search
-from .nn.checks import check_bool, check_float, check_int, check_token_ids, require_tensor
-from .nn.masks import check_binary_mask
+from ..nn.checks import check_bool, check_float, check_int, check_token_ids, require_tensor
+from ..nn.masks import check_binary_mask
 from .token_rules import check_rules, token_rules
 
 
@@ -161,13 +161,13 @@ def generate(
     decoder start token. Rows that finished early are padded with ``pad_token_id``
     (default: the first EOS id); generation ends when every row has finished.
 
-    ``num_beams > 1`` runs beam search as transformers does (`zoo.beam_search`), scoring finished
+    ``num_beams > 1`` runs beam search as transformers does (`zoo.generation.beam_search`), scoring finished
     hypotheses by ``sum log p / length ** length_penalty``; it returns the best
     ``num_return_sequences`` per row, one after another ([B * num_return_sequences, ...]).
     With ``do_sample=True``, ``num_return_sequences`` draws that many independent samples per row.
 
     ``repetition_penalty``, ``no_repeat_ngram_size`` and ``min_new_tokens`` adjust the scores
-    before each choice, as transformers' logits processors do (`zoo.token_rules`).
+    before each choice, as transformers' logits processors do (`zoo.generation.token_rules`).
 
     ``compile=True`` runs the one-token decode steps through ``torch.compile`` (the prompt
     step stays eager). The first call compiles for a while (tens of seconds on a CPU); later
