@@ -23,6 +23,7 @@ _LAZY = {
     "TextTokenizer": "zoo.data.text.wrapped",
     "ClipTokenizer": "zoo.data.text.clip",
     "SiglipTokenizer": "zoo.data.text.siglip",
+    "WhisperTokenizer": "zoo.data.text.whisper",
     "Tokenizer": "zoo.data.text.base",
     "TokenizerError": "zoo.data.text.base",
     "load_tokenizer": "zoo.data.text.load",

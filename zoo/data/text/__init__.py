@@ -1,6 +1,6 @@
 """Text tokenizers with one interface: the download-free `ByteTokenizer` and `load_tokenizer` for
-tokenizer files from Hugging Face model directories (wrapped as `TextTokenizer`, or CLIP's and
-SigLIP's own `ClipTokenizer` and `SiglipTokenizer`).
+tokenizer files from Hugging Face model directories (wrapped as `TextTokenizer`, or CLIP's,
+SigLIP's and Whisper's own `ClipTokenizer`, `SiglipTokenizer` and `WhisperTokenizer`).
 
 Nothing here imports torch, ``tokenizers`` or ftfy at import time.
 """
@@ -10,7 +10,7 @@ from .base import BatchEncoding, Tokenizer, TokenizerError
 from .byte import ByteTokenizer
 
 _LAZY = {"TextTokenizer": ".wrapped", "load_tokenizer": ".load", "ClipTokenizer": ".clip",
-         "SiglipTokenizer": ".siglip"}
+         "SiglipTokenizer": ".siglip", "WhisperTokenizer": ".whisper"}
 
 
 def __getattr__(name: str):
@@ -20,4 +20,4 @@ def __getattr__(name: str):
 
 
 __all__ = ["BatchEncoding", "ByteTokenizer", "ClipTokenizer", "SiglipTokenizer", "TextTokenizer", "Tokenizer",
-           "TokenizerError", "load_tokenizer"]
+           "TokenizerError", "WhisperTokenizer", "load_tokenizer"]

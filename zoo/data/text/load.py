@@ -19,6 +19,11 @@ anyway. Older layouts are rebuilt the way transformers builds them:
   with no tokens added. Other classes (T5's, ALBERT's, ...) add their own rules and need their
   ``tokenizer.json``.
 
+- Whisper (``tokenizer_class`` WhisperTokenizer or WhisperTokenizerFast, or added tokens holding
+  ``<|startoftranscript|>``): `WhisperTokenizer`, from ``tokenizer.json`` or ``vocab.json`` +
+  ``merges.txt`` + ``added_tokens.json``, with Whisper's special-token layout (languages, tasks,
+  timestamps) checked and its labels prefix from the config's ``language`` / ``task``.
+
 SigLIP 2 directories (a Gemma ``tokenizer.json``) read as any ``tokenizer.json``, lowercased as
 transformers' ``Siglip2Tokenizer`` does. CLIP and SigLIP tokenizers pad and truncate to the model's
 length by default (77, 64). A hub reference (``hf-hub:OWNER/NAME``, as for ``weights=``) fetches
@@ -29,7 +34,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import image_text
+from . import image_text, whisper
 from .base import Tokenizer, TokenizerError
 from .special import CONFIG_FILES, config_option, read_config, read_json, resolve_special_tokens
 from .wrapped import TextTokenizer
@@ -37,7 +42,8 @@ from .wrapped import TextTokenizer
 LOOKED_FOR = ("tokenizer.json, vocab.json + merges.txt (GPT-2 or CLIP BPE), vocab.txt (BERT WordPiece), "
               "or a SentencePiece .model (spiece.model)")
 SENTENCEPIECE = ("spiece.model", "tokenizer.model", "sentencepiece.bpe.model")
-HUB_FILES = ["tokenizer.json", "vocab.json", "merges.txt", "vocab.txt", "spiece.model", *CONFIG_FILES, "config.json"]
+HUB_FILES = ["tokenizer.json", "vocab.json", "merges.txt", "vocab.txt", "spiece.model", "added_tokens.json",
+             *CONFIG_FILES, "config.json"]
 CLIP_CLASSES = ("CLIPTokenizer", "CLIPTokenizerFast")
 
 
@@ -56,9 +62,10 @@ def load_tokenizer(path: str | Path, *, padding_side: str | None = None) -> Toke
     """The tokenizer in a model directory, in one tokenizer file (sibling config files are read too),
     or in a hub repository (``hf-hub:OWNER/NAME[@REVISION]``, e.g. a card's ``weights``).
 
-    In a directory, ``tokenizer_config.json``'s ``tokenizer_class`` picks CLIP's and SigLIP's
-    tokenizers; otherwise ``tokenizer.json`` is preferred over ``vocab.json`` + ``merges.txt``, then
-    ``vocab.txt``, then a SentencePiece ``.model``. Special tokens come from ``tokenizer_config.json``
+    In a directory, ``tokenizer_config.json``'s ``tokenizer_class`` picks CLIP's, SigLIP's and
+    Whisper's tokenizers (Whisper's also by its ``<|startoftranscript|>`` token); otherwise
+    ``tokenizer.json`` is preferred over ``vocab.json`` + ``merges.txt``, then ``vocab.txt``, then a
+    SentencePiece ``.model``. Special tokens come from ``tokenizer_config.json``
     / ``special_tokens_map.json`` when present (see `TextTokenizer` for the fallbacks);
     ``padding_side`` defaults to the config's, else "right".
     """
@@ -73,6 +80,8 @@ def load_tokenizer(path: str | Path, *, padding_side: str | None = None) -> Toke
     side = padding_side or _option(config, "padding_side", str, "right", directory)
     if side not in ("left", "right"):
         raise TokenizerError(f"padding_side must be 'left' or 'right'; got {side!r}")
+    if whisper.is_whisper_directory(directory, config):
+        return whisper.load_whisper(path, config, side)
     kind, files = _find_files(path, config)
     if kind == "clip-bpe-file":
         from .clip import ClipTokenizer
@@ -88,6 +97,8 @@ def load_tokenizer(path: str | Path, *, padding_side: str | None = None) -> Toke
         backend = _read_tokenizer_json(files[0])
         if image_text.is_clip_backend(backend):
             return image_text.load_clip(files, declared, config, directory, side)
+        if whisper.is_whisper_backend(backend):
+            return whisper.load_whisper(files[0], config, side, backend)
     elif kind == "bpe":
         backend = _build_bpe(*files, add_prefix_space=_option(config, "add_prefix_space", bool, False, directory))
     else:
