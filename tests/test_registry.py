@@ -58,7 +58,7 @@ def test_unknown_name_suggests_closest():
 def test_unknown_names_use_proper_plurals():
     with pytest.raises(registry.UnknownNameError, match=r"unknown family 'vti'\. Did you mean: vit.* Known families: "):
         registry.get_family("vti")
-    with pytest.raises(registry.UnknownNameError, match=r"Known tasks: .*image-classification"):
+    with pytest.raises(registry.UnknownNameError, match=r"Did you mean: image-classification.*\(\d+ tasks are registered\.\)"):
         registry.get_task("image-clasification")
     with pytest.raises(registry.UnknownNameError, match=r"\(\d+ models are registered\.\)"):
         registry.get_card("nothing-like-any-card")

@@ -25,12 +25,59 @@ from ..nn.masks import check_binary_mask
 from .token_rules import check_rules, token_rules
 
 
-def _check_mask(attention_mask: Tensor | None, input_ids: Tensor) -> Tensor | None:
-    """The prompt's keep-mask as bool (0/1 values checked once here, so the decode steps need not)."""
+def _source(backbone, input_ids: Tensor | None, encoder_outputs: Tensor | None,
+            decoder_input_ids: Tensor | None) -> Tensor:
+    """What generation starts from, checked: prompt ids [B, T], or an encoder-decoder's source ids or
+    encoder states [B, S, D]."""
+    encoder_decoder = backbone.architecture == "encoder-decoder"
+    if not encoder_decoder and (encoder_outputs is not None or decoder_input_ids is not None):
+        raise ValueError("encoder_outputs and decoder_input_ids are for encoder-decoders; a decoder continues "
+                         "input_ids")
+    if (input_ids is None) == (encoder_outputs is None) and encoder_decoder:
+        raise ValueError("pass the source as input_ids [batch, source_len] or its encoding as encoder_outputs "
+                         "[batch, source_len, dim], exactly one of them")
+    if encoder_outputs is not None:
+        if require_tensor(encoder_outputs, "encoder_outputs", "[batch, source_len, dim]").dim() != 3:
+            raise ValueError(f"encoder_outputs must be [batch, source_len, dim], got {list(encoder_outputs.shape)}")
+        return encoder_outputs
+    if input_ids is None:
+        raise ValueError("generate needs input_ids [batch, seq_len] (the prompt)")
+    if check_token_ids(input_ids, "input_ids").dim() != 2 or input_ids.shape[1] == 0:
+        raise ValueError(f"input_ids must be [batch, seq_len] with seq_len >= 1, got shape {list(input_ids.shape)}")
+    return input_ids
+
+
+def _decoder_prompt(backbone, decoder_input_ids: Tensor | None, batch: int, device: torch.device) -> Tensor:
+    """An encoder-decoder's decoder prompt [B, P]: the ids given, or the decoder start token."""
+    if decoder_input_ids is None:
+        return torch.full((batch, 1), backbone.decoder_start_token_id, dtype=torch.long, device=device)
+    if check_token_ids(decoder_input_ids, "decoder_input_ids").dim() != 2 or decoder_input_ids.shape[0] != batch \
+            or decoder_input_ids.shape[1] == 0:
+        raise ValueError(f"decoder_input_ids must be [batch={batch}, prompt_len >= 1], got "
+                         f"{list(decoder_input_ids.shape)}")
+    return decoder_input_ids
+
+
+def check_token_list(ids: Sequence[int] | None, name: str, vocab_size: int) -> list[int]:
+    """A list of token ids in [0, vocab_size) (None: none)."""
+    if ids is None:
+        return []
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence):
+        raise TypeError(f"{name} must be a list of token ids, got {type(ids).__name__}")
+    values = [check_int(t, name) for t in ids]
+    bad = [t for t in values if not 0 <= t < vocab_size]
+    if bad:
+        raise ValueError(f"{name} must be token ids in [0, {vocab_size}); got {bad[:8]}")
+    return values
+
+
+def _check_mask(attention_mask: Tensor | None, source: Tensor) -> Tensor | None:
+    """The prompt's (or source's) keep-mask as bool (0/1 values checked once here, so the decode steps need not)."""
     if attention_mask is None:
         return None
-    if require_tensor(attention_mask, "attention_mask", "keep-mask").shape != input_ids.shape:
-        raise ValueError(f"attention_mask must have the shape of input_ids {list(input_ids.shape)}, "
+    if require_tensor(attention_mask, "attention_mask", "keep-mask").shape != source.shape[:2]:
+        what = "input_ids" if source.dim() == 2 else "encoder_outputs' [batch, source_len]"
+        raise ValueError(f"attention_mask must have the shape of {what} {list(source.shape[:2])}, "
                          f"got {list(attention_mask.shape)}")
     return check_binary_mask(attention_mask) != 0
 
@@ -134,8 +181,12 @@ def _compiled(step: Callable[..., Tensor]) -> Callable[..., Tensor]:
 @torch.no_grad()
 def generate(
     model,
-    input_ids: Tensor,
+    input_ids: Tensor | None = None,
     *,
+    encoder_outputs: Tensor | None = None,
+    decoder_input_ids: Tensor | None = None,
+    suppress_tokens: Sequence[int] | None = None,
+    begin_suppress_tokens: Sequence[int] | None = None,
     max_new_tokens: int = 20,
     do_sample: bool = False,
     temperature: float = 1.0,
@@ -167,7 +218,13 @@ def generate(
     With ``do_sample=True``, ``num_return_sequences`` draws that many independent samples per row.
 
     ``repetition_penalty``, ``no_repeat_ngram_size`` and ``min_new_tokens`` adjust the scores
-    before each choice, as transformers' logits processors do (`zoo.generation.token_rules`).
+    before each choice, as transformers' logits processors do (`zoo.generation.token_rules`);
+    ``suppress_tokens`` are never chosen, ``begin_suppress_tokens`` not as the first new token.
+
+    Encoder-decoders may pass ``encoder_outputs`` [B, S, D] (the encoder already ran; then
+    ``attention_mask``, if any, is the [B, S] mask over them) instead of ``input_ids``, and a
+    decoder prompt ``decoder_input_ids`` [B, P] (default: the decoder start token); they return
+    the prompt and what follows it, [B, P + new].
 
     ``compile=True`` runs the one-token decode steps through ``torch.compile`` (the prompt
     step stays eager). The first call compiles for a while (tens of seconds on a CPU); later
@@ -187,25 +244,25 @@ def generate(
         bools=dict(do_sample=do_sample, early_stopping=early_stopping, compile=compile))
     _validate(max_new_tokens, temperature, top_k, top_p, do_sample, num_beams, num_return_sequences)
     check_rules(repetition_penalty, no_repeat_ngram_size, min_new_tokens)
-    if check_token_ids(input_ids, "input_ids").dim() != 2 or input_ids.shape[1] == 0:
-        raise ValueError(f"input_ids must be [batch, seq_len] with seq_len >= 1, got shape {list(input_ids.shape)}")
-    attention_mask = _check_mask(attention_mask, input_ids)  # bool [B, T] or None
+    suppress = check_token_list(suppress_tokens, "suppress_tokens", model.head.vocab_size)
+    begin_suppress = check_token_list(begin_suppress_tokens, "begin_suppress_tokens", model.head.vocab_size)
+    source = _source(backbone, input_ids, encoder_outputs, decoder_input_ids)  # [B, T] ids or [B, S, D] states
+    attention_mask = _check_mask(attention_mask, source)  # bool [B, T or S] or None
     copies = num_beams if num_beams > 1 else num_return_sequences  # rows per prompt: beams, or samples
-    if copies > 1:  # each row becomes `copies` rows (an encoder-decoder's encoder still runs once per row)
-        expand = lambda t: None if t is None else t.repeat_interleave(copies, dim=0)  # noqa: E731
-        if backbone.architecture == "decoder":
-            input_ids, attention_mask = expand(input_ids), expand(attention_mask)
+    expand = lambda t: t if t is None or copies == 1 else t.repeat_interleave(copies, dim=0)  # noqa: E731
+    if backbone.architecture == "decoder":  # each row becomes `copies` rows
+        input_ids, attention_mask = expand(input_ids), expand(attention_mask)
     eos_list = _eos_ids(eos_token_id)
     _check_token_ids(eos_list, pad_token_id, model.head.vocab_size)
     pad = pad_token_id if pad_token_id is not None else (eos_list[0] if eos_list else 0)
-    batch, device = input_ids.shape[0], input_ids.device
+    device = source.device
     dtype = next(model.parameters()).dtype
 
     step: Callable[..., Tensor]
     step_args: Callable[[Tensor, int], tuple[Any, ...]]  # (new ids [B, T_new], length incl. them) -> step's args
     if backbone.architecture == "decoder":
         mask = _prompt_mask(attention_mask)
-        start = input_ids.shape[1]
+        batch, start = input_ids.shape
         backbone.check_length(start + max_new_tokens)
         caches = backbone.make_caches(batch, start + max_new_tokens, dtype=dtype, device=device)
         sequence = input_ids.new_full((batch, start + max_new_tokens), pad)  # written in place, one column a step
@@ -218,16 +275,20 @@ def generate(
         step_args = lambda ids, length: (  # noqa: E731
             backbone, model.head, ids, None if full_mask is None else full_mask[:, :length], caches)
     else:
-        mask = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask
-        memory = backbone.encode(input_ids, attention_mask=mask)
-        if copies > 1:
-            memory, mask = expand(memory), expand(mask)
-            batch = memory.shape[0]
-        caches = backbone.make_caches(batch, 1 + max_new_tokens, context_len=memory.shape[1], dtype=dtype,
+        if encoder_outputs is None:  # the encoder runs once per row, before the rows are copied
+            mask = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask
+            memory = backbone.encode(input_ids, attention_mask=mask)
+        else:
+            memory, mask = encoder_outputs, attention_mask
+        prompt = _decoder_prompt(backbone, decoder_input_ids, memory.shape[0], device)  # [B, P]
+        memory, mask, prompt = expand(memory), expand(mask), expand(prompt)
+        batch, start = prompt.shape
+        if hasattr(backbone, "check_length"):
+            backbone.check_length(start + max_new_tokens)
+        caches = backbone.make_caches(batch, start + max_new_tokens, context_len=memory.shape[1], dtype=dtype,
                                       device=device)
-        start = 1
-        sequence = input_ids.new_full((batch, 1 + max_new_tokens), pad)
-        sequence[:, 0] = backbone.decoder_start_token_id
+        sequence = prompt.new_full((batch, start + max_new_tokens), pad)
+        sequence[:, :start] = prompt
         step = _encoder_decoder_step
         step_args = lambda ids, length: (backbone, model.head, ids, memory, mask, caches)  # noqa: E731
     decode_step = _compiled(step) if compile else step
@@ -235,7 +296,8 @@ def generate(
     if backbone.architecture == "decoder" and mask is not None:
         padding = mask.int().argmax(dim=1)
     rules = token_rules(repetition_penalty=repetition_penalty, no_repeat_ngram_size=no_repeat_ngram_size,
-                        min_new_tokens=min_new_tokens, eos=eos_list, start=start, prompt_padding=padding)
+                        min_new_tokens=min_new_tokens, eos=eos_list, start=start, prompt_padding=padding,
+                        suppress=suppress, begin_suppress=begin_suppress)
 
     def next_logits(ids: Tensor, length: int) -> Tensor:
         """Logits [B, V] after feeding ``ids``; ``length`` counts them too. The prompt step is eager."""

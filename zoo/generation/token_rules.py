@@ -1,5 +1,6 @@
 """Rules on the next-token scores before a token is chosen, as transformers' logits processors:
-``repetition_penalty``, ``no_repeat_ngram_size`` and ``min_new_tokens``, applied in that order
+``repetition_penalty``, ``no_repeat_ngram_size``, ``min_new_tokens``, ``suppress_tokens`` and
+``begin_suppress_tokens`` (Whisper's), applied in that order
 (greedy and sampling: to the logits, before temperature, top-k and top-p; beam search: to the
 log-probabilities).
 """
@@ -66,8 +67,20 @@ def forbid_eos_before(min_new_tokens: int, start: int, eos: list[int]) -> Rule:
     return rule
 
 
+def ban_tokens(tokens: list[int], only_at: int | None = None) -> Rule:
+    """``tokens`` get -inf: always, or only when the history is ``only_at`` tokens long (the first new token)."""
+    def rule(history: Tensor, scores: Tensor) -> Tensor:
+        if only_at is not None and history.shape[1] != only_at:
+            return scores
+        scores = scores.clone()
+        scores[:, tokens] = float("-inf")
+        return scores
+    return rule
+
+
 def token_rules(*, repetition_penalty: float, no_repeat_ngram_size: int, min_new_tokens: int, eos: list[int],
-                start: int, prompt_padding: Tensor | None) -> Rule | None:
+                start: int, prompt_padding: Tensor | None, suppress: list[int] | None = None,
+                begin_suppress: list[int] | None = None) -> Rule | None:
     """The rules these options ask for, as one function, or None when none applies."""
     rules = []
     if repetition_penalty != 1.0:
@@ -76,6 +89,10 @@ def token_rules(*, repetition_penalty: float, no_repeat_ngram_size: int, min_new
         rules.append(ban_repeated_ngrams(no_repeat_ngram_size))
     if min_new_tokens > 0 and eos:
         rules.append(forbid_eos_before(min_new_tokens, start, eos))
+    if suppress:
+        rules.append(ban_tokens(suppress))
+    if begin_suppress:
+        rules.append(ban_tokens(begin_suppress, only_at=start))
     if not rules:
         return None
 

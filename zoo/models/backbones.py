@@ -63,6 +63,10 @@ class EncoderDecoder(nn.Module):
         """Decoder caches for ``max_len`` target positions over a source of ``context_len`` tokens."""
         return self.decoder.make_caches(batch_size, max_len, context_len, **tensor_kwargs)
 
+    def encode_inputs(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """The source part of `forward`'s inputs -> (encoder states [B, S, D], their keep-mask for ``decode``)."""
+        return self.encode(input_ids, attention_mask), attention_mask
+
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
                 decoder_input_ids: Tensor | None = None, decoder_attention_mask: Tensor | None = None,
                 labels: Tensor | None = None) -> Tensor:

@@ -15,14 +15,13 @@ import torch
 from torch import Tensor, nn
 
 from .. import nn as znn
-from ..nn.checks import require_tensor
 from ..weights.errors import WeightsError
 from ..weights.huggingface import check_hf_config
 from ..weights.keymap import rename_keys
 from .backbones import EncoderDecoder
 from .family import Family, KeyMap
 from .spec import check
-from .text import check_ids, padding_bias
+from .text import check_ids, padding_bias, target_padding_bias
 
 PAD_TOKEN_ID = 0  # also the decoder start token, as in every published T5
 LAYER_NORM_EPS = 1e-6
@@ -162,11 +161,9 @@ class T5(EncoderDecoder):
         past = caches[0].self_attn.length if caches else 0
         x = self.drop(self.token_embedding(decoder_input_ids))  # [B, T, D]
         bias = self.decoder_positions(new, past + new, offset=past).to(x.dtype)  # [1, H, T, past + T]
-        if attention_mask is not None:
-            if require_tensor(attention_mask, "decoder_attention_mask", "keep-mask").shape != (batch, past + new):
-                raise ValueError(f"decoder_attention_mask must be [batch, target positions so far] = "
-                                 f"{[batch, past + new]} (1 = token, 0 = padding), got {list(attention_mask.shape)}")
-            bias = bias + znn.padding_bias(attention_mask, x.dtype, "decoder_attention_mask")  # [B, 1, 1, past + T]
+        padding = target_padding_bias(attention_mask, batch, past, new, x.dtype)  # [B, 1, 1, past + T]
+        if padding is not None:
+            bias = bias + padding
         context_bias = padding_bias(memory_mask, memory[..., 0], x.dtype)  # [B, 1, 1, S]
         x = self.decoder(x, attn_bias=bias, is_causal=True, context=memory, context_bias=context_bias, caches=caches)
         return self.drop(x)  # [B, T, D]

@@ -60,6 +60,18 @@ def shift_right(labels: Tensor, start_token_id: int, pad_token_id: int) -> Tenso
     return shifted.masked_fill(shifted == -100, pad_token_id)  # [B, T]
 
 
+def target_padding_bias(attention_mask: Tensor | None, batch: int, past: int, new: int,
+                        dtype: torch.dtype) -> Tensor | None:
+    """An encoder-decoder's ``decoder_attention_mask`` [B, past + new] (every target position so far) ->
+    additive bias [B, 1, 1, past + new], or None without a mask."""
+    if attention_mask is None:
+        return None
+    if require_tensor(attention_mask, "decoder_attention_mask", "keep-mask").shape != (batch, past + new):
+        raise ValueError(f"decoder_attention_mask must be [batch, target positions so far] = "
+                         f"{[batch, past + new]} (1 = token, 0 = padding), got {list(attention_mask.shape)}")
+    return znn.padding_bias(attention_mask, dtype, "decoder_attention_mask")
+
+
 def check_decoder_length(total_len: int, max_positions: int) -> None:
     """Clear error when a sequence (prompt + new tokens, when generating) needs more positions than the model has."""
     if total_len > max_positions:

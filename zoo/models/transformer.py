@@ -13,11 +13,10 @@ import torch
 from torch import Tensor, nn
 
 from .. import nn as znn
-from ..nn.checks import require_tensor
 from .backbones import EncoderDecoder
 from .family import Family
 from .spec import check
-from .text import check_ids, padding_bias, positions_from_mask
+from .text import check_ids, padding_bias, target_padding_bias, positions_from_mask
 
 
 @dataclass(frozen=True)
@@ -126,12 +125,7 @@ class Transformer(EncoderDecoder):
                              f"got {list(memory.shape)}")
         past = caches[0].self_attn.length if caches else 0
         x = self._embed(decoder_input_ids, self.positions(new, offset=past))  # [B, T, D]
-        bias = None
-        if attention_mask is not None:
-            if require_tensor(attention_mask, "decoder_attention_mask", "keep-mask").shape != (batch, past + new):
-                raise ValueError(f"decoder_attention_mask must be [batch, target positions so far] = "
-                                 f"{[batch, past + new]} (1 = token, 0 = padding), got {list(attention_mask.shape)}")
-            bias = znn.padding_bias(attention_mask, x.dtype, "decoder_attention_mask")  # [B, 1, 1, past + T]
+        bias = target_padding_bias(attention_mask, batch, past, new, x.dtype)  # [B, 1, 1, past + T]
         context_bias = padding_bias(memory_mask, memory[..., 0], x.dtype)  # [B, 1, 1, S]
         return self.decoder(x, attn_bias=bias, is_causal=True, context=memory, context_bias=context_bias,
                             caches=caches)  # [B, T, D]

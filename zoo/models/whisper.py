@@ -1,22 +1,23 @@
-"""Whisper's audio encoder (Radford et al., 2022): log-mel, two-conv GELU stem, sinusoids, pre-norm blocks."""
+"""Whisper (Radford et al., 2022): the audio encoder (log-mel, two-conv GELU stem, sinusoids, pre-norm
+blocks) and, with ``decoder_depth > 0``, the text decoder that turns it into speech-to-text
+(`zoo.models.whisper_seq2seq`). The weight layouts it reads are in `zoo.models.whisper_weights`."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from .. import nn as znn
 from ..data.audio import WhisperLogMel
-from ..weights.errors import WeightsError
-from ..weights.huggingface import check_hf_config
-from ..weights.keymap import rename_keys
+from ..data.text.whisper_tokens import WhisperTokens
 from .audio import DEFAULT_VOCABULARY, AudioEncoder, check_vocabulary
-from .family import Family, KeyMap
+from .family import Family
 from .spec import check
+from .whisper_seq2seq import WhisperSeq2Seq
+from .whisper_weights import KEY_MAPS
 
 HOP_LENGTH = 160  # samples per log-mel frame at 16 kHz; the stem halves the frame rate again
 
@@ -34,6 +35,11 @@ class WhisperSpec:
     vocabulary: str = DEFAULT_VOCABULARY  # ctc: characters of logits 1..len (0 is the blank)
     dropout: float = 0.0
     attn_dropout: float = 0.0
+    decoder_depth: int = 0  # text decoder layers; 0 = the audio encoder alone (encoder tasks)
+    vocab_size: int = 51865  # decoder: text tokens, then Whisper's special tokens (zoo.data.text.whisper_tokens)
+    text_positions: int = 448  # decoder: longest token sequence (prompt + transcript)
+    num_languages: int = 99  # decoder: language tokens in the vocabulary (Whisper's order)
+    multilingual: bool = True  # decoder: False for the English-only (.en) models (no language or task tokens)
 
     def __post_init__(self) -> None:
         for name in ("n_mels", "sample_rate", "max_positions", "dim", "depth", "num_heads", "mlp_dim"):
@@ -44,6 +50,19 @@ class WhisperSpec:
         check_vocabulary(self.vocabulary)
         for name in ("dropout", "attn_dropout"):
             check(0.0 <= getattr(self, name) < 1.0, f"{name} must be in [0, 1), got {getattr(self, name)}")
+        check(self.decoder_depth >= 0, f"decoder_depth must be >= 0 (0 = no decoder), got {self.decoder_depth}")
+        check(self.text_positions > 0, f"text_positions must be positive, got {self.text_positions}")
+        _ = self.tokens  # the vocabulary must hold Whisper's special tokens (a clear error if it cannot)
+
+    @property
+    def tokens(self) -> WhisperTokens:
+        """Where the special tokens sit in this model's vocabulary."""
+        return WhisperTokens(self.vocab_size, self.num_languages, self.multilingual)
+
+    @property
+    def window_samples(self) -> int:
+        """Samples in the encoder's full window (30 s for OpenAI's models)."""
+        return 2 * self.max_positions * HOP_LENGTH
 
 
 class Whisper(AudioEncoder):
@@ -59,7 +78,7 @@ class Whisper(AudioEncoder):
         self.spec = spec
         dim = self.num_features = spec.dim
         self.frontend = WhisperLogMel(spec.n_mels, sample_rate=spec.sample_rate, hop_length=HOP_LENGTH,
-                                      max_samples=2 * spec.max_positions * HOP_LENGTH)
+                                      max_samples=spec.window_samples)
         self.stem = znn.ConvStem(spec.n_mels, dim, strides=(1, 2), kernel_size=3, activation=nn.GELU)
         self.positions = znn.SinusoidalPositions(spec.max_positions, dim, interleaved=False, endpoint=True)
         self.drop = nn.Dropout(spec.dropout)
@@ -104,73 +123,34 @@ class Whisper(AudioEncoder):
         return self.stack(x, attn_bias=bias)  # [B, T, D]
 
 
+def build(spec: WhisperSpec) -> nn.Module:
+    """The audio encoder alone (``decoder_depth=0``), or the speech-to-text encoder-decoder."""
+    return Whisper(spec) if spec.decoder_depth == 0 else WhisperSeq2Seq(spec)
+
+
 def example_inputs(spec: WhisperSpec, batch_size: int) -> tuple[tuple, dict]:
-    """Smoke inputs: 40 frames of noise per clip (<= the spec's maximum), the last clip right-padded."""
+    """Smoke inputs: 40 frames of noise per clip (<= the spec's maximum), the last clip right-padded;
+    with a decoder, also decoder ids [B, 6] starting with <|startoftranscript|> (no special tokens after)."""
     samples = HOP_LENGTH * min(40, 2 * spec.max_positions)
     waveform = 0.1 * torch.randn(batch_size, samples)
     mask = torch.ones(batch_size, samples, dtype=torch.long)
     mask[-1, samples * 5 // 8 :] = 0
-    return (waveform,), {"attention_mask": mask}
-
-
-# --- Hugging Face layout (WhisperModel / WhisperForConditionalGeneration: the encoder) ---------------
-_HF_RULES = [
-    (r"^encoder\.conv([12])\.", lambda m: f"backbone.stem.convs.{int(m.group(1)) - 1}."),
-    (r"^encoder\.layers\.(\d+)\.self_attn\.out_proj\.", r"backbone.stack.blocks.\1.attn.proj."),
-    (r"^encoder\.layers\.(\d+)\.self_attn_layer_norm\.", r"backbone.stack.blocks.\1.norm_attn."),
-    (r"^encoder\.layers\.(\d+)\.final_layer_norm\.", r"backbone.stack.blocks.\1.norm_mlp."),
-    (r"^encoder\.layers\.(\d+)\.(fc1|fc2)\.", r"backbone.stack.blocks.\1.mlp.\2."),
-    (r"^encoder\.layer_norm\.", "backbone.stack.norm."),
-]
-_NOT_ENCODER = ("decoder.", "proj_out.")  # the text decoder and its output projection: not this model's
-
-
-def _is_hf(state: Mapping[str, Tensor]) -> bool:
-    return any(k in state for k in ("encoder.conv1.weight", "model.encoder.conv1.weight"))
-
-
-def _from_hf(state: Mapping[str, Tensor], spec: WhisperSpec) -> dict[str, Tensor]:
-    state = {k[len("model."):] if k.startswith("model.") else k: v for k, v in state.items()}
-    dropped = [k for k in state if k.startswith(_NOT_ENCODER)]
-    if dropped:
-        warnings.warn(f"Whisper checkpoint: only its audio encoder is used; {len(dropped)} decoder tensors "
-                      "were not loaded", stacklevel=4)
-    state = {k: v for k, v in state.items() if not k.startswith(_NOT_ENCODER)}
-    positions = state.pop("encoder.embed_positions.weight", None)
-    if positions is not None:  # Whisper's are fixed sinusoids: ours are computed, so check they agree
-        table = znn.sinusoid_table(positions.shape[0], positions.shape[1], interleaved=False, endpoint=True)
-        if positions.shape != (spec.max_positions, spec.dim) or not torch.allclose(
-                positions.float(), table, atol=1e-3):
-            raise WeightsError("the checkpoint's encoder.embed_positions are not Whisper's sinusoids "
-                               f"[{spec.max_positions}, {spec.dim}] (shape {list(positions.shape)}); this "
-                               "family computes them and cannot load learned ones")
-    out = {}
-    for layer in range(spec.depth):
-        prefix = f"encoder.layers.{layer}.self_attn."
-        weights = [state.pop(f"{prefix}{p}_proj.weight", None) for p in ("q", "k", "v")]
-        if all(w is not None for w in weights):
-            out[f"backbone.stack.blocks.{layer}.attn.qkv.weight"] = torch.cat(weights, dim=0)
-        for name in ("q", "v"):
-            if f"{prefix}{name}_proj.bias" in state:
-                out[f"backbone.stack.blocks.{layer}.attn.{name}_bias"] = state.pop(f"{prefix}{name}_proj.bias")
-    return {**rename_keys(state, _HF_RULES), **out}
-
-
-_HF_FIELDS = {"num_mel_bins": "n_mels", "max_source_positions": "max_positions", "d_model": "dim",
-              "encoder_layers": "depth", "encoder_attention_heads": "num_heads", "encoder_ffn_dim": "mlp_dim"}
-
-
-def _check_hf(config: Mapping[str, Any], spec: WhisperSpec) -> None:
-    check_hf_config(config, spec, _HF_FIELDS, {"model_type": "whisper", "activation_function": "gelu",
-                                               "scale_embedding": False}, "whisper")
+    extras: dict[str, Any] = {"attention_mask": mask}
+    if spec.decoder_depth > 0:
+        tokens = spec.tokens
+        ids = torch.randint(0, tokens.eot, (batch_size, min(6, spec.text_positions)))
+        ids[:, 0] = tokens.sot
+        extras["decoder_input_ids"] = ids
+    return (waveform,), extras
 
 
 FAMILY = Family(
     name="whisper",
     spec=WhisperSpec,
-    build=Whisper,
+    build=build,
     example_inputs=example_inputs,
-    key_maps=(KeyMap("huggingface", _is_hf, _from_hf, _check_hf),),
+    key_maps=KEY_MAPS,
     smoke_overrides={"n_mels": 16, "max_positions": 32, "dim": 32, "depth": 2, "num_heads": 2, "mlp_dim": 64,
-                     "num_classes": 3},
+                     "num_classes": 3, "vocab_size": 1600, "num_languages": 3, "text_positions": 32,
+                     "decoder_depth": lambda depth: min(depth, 2)},  # an encoder card keeps no decoder
 )

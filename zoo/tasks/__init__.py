@@ -38,6 +38,7 @@ SEQ2SEQ_LM = TaskInfo(
 AUDIO_CLASSIFICATION = TaskInfo(
     "audio-classification", ("audio",), "zoo.tasks.classification:build_classification_head",
     "Pooled clip (padding skipped) -> linear classifier; cross-entropy loss (hard or soft targets).",
+    architectures=("encoder",),
 )
 CTC = TaskInfo(
     "ctc", ("audio",), "zoo.tasks.ctc:build_ctc_head",
@@ -57,4 +58,9 @@ ZERO_SHOT_IMAGE_CLASSIFICATION = TaskInfo(
     "zero-shot-image-classification", ("image-text",), "zoo.tasks.contrastive:build_zero_shot_head",
     "Images -> logits [B, C] against class embeddings from prompts (zoo.zero_shot_classifier); cross-entropy loss.",
     architectures=("dual-encoder",),
+)
+SPEECH_TO_TEXT = TaskInfo(
+    "speech-to-text", ("audio",), "zoo.tasks.speech_to_text:build_speech_to_text_head",
+    "Audio -> text tokens (Whisper); seq2seq loss on the labels; generate() with language and task; transcribe().",
+    architectures=("encoder-decoder",),
 )

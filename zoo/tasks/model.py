@@ -32,6 +32,7 @@ class ZooModel(nn.Module):
         self.backbone, self.head = backbone, head
         self.family, self.task, self.spec, self.card = family, task, spec, card
         self.meta = dict(meta or {})
+        self.tokenizer: Any = None  # text in and out (speech-to-text): set by zoo.create/zoo.load or by you
 
     @property
     def num_features(self) -> int:
@@ -91,11 +92,25 @@ class ZooModel(nn.Module):
         features = self.backbone(*inputs, **extras)  # the backbone checked the inputs and mask
         return self._restore(self.head(features, attention_mask=self._backbone_mask(inputs, extras)), context)
 
-    def generate(self, input_ids: Tensor, **options: Any) -> Tensor:
-        """Continue token sequences; see `zoo.generation.generate` for the options."""
+    def generate(self, *inputs: Any, **options: Any) -> Tensor:
+        """Continue token sequences (`zoo.generation.generate` has the options); a task that owns its
+        generation (speech-to-text: audio in) runs its own, e.g. ``generate(waveform, language="de")``."""
+        own = getattr(self.head, "generate", None)
+        if own is not None:
+            return own(self, *inputs, **options)
         from ..generation import generate
 
-        return generate(self, input_ids, **options)
+        return generate(self, *inputs, **options)
+
+    def transcribe(self, audio: Any, **options: Any) -> str | list[str]:
+        """Speech-to-text models: a WAV file, a list of them, or waveforms -> text (a list for a batch);
+        see `zoo.tasks.transcribe.transcribe` for the options (language, task, long audio)."""
+        if getattr(self.head, "generate", None) is None or self.task != "speech-to-text":
+            raise AttributeError(f"transcribe needs a speech-to-text model (e.g. zoo.create('whisper-tiny', "
+                                 f"pretrained=True)); this is {self.family}/{self.task}")
+        from .transcribe import transcribe
+
+        return transcribe(self, audio, **options)
 
     def loss(self, outputs: Tensor, targets: Any = None) -> Tensor:
         """The task's training loss for ``outputs`` of `forward` (``targets`` as ``head.label_format`` says;

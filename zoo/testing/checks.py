@@ -203,11 +203,11 @@ def kv_cache(subject: Subject) -> None:
     ids = batch.inputs[0]
     with torch.no_grad():
         if subject.architecture == "encoder-decoder":
-            source_mask = batch.extras.get("attention_mask")
-            memory = backbone.encode(ids, source_mask)
+            source = {k: v for k, v in batch.extras.items() if not k.startswith("decoder_")}
+            memory, source_mask = backbone.encode_inputs(*batch.inputs, **source)
             target = batch.extras["decoder_input_ids"]
             full = backbone.decode(target, memory, memory_mask=source_mask)
-            caches = backbone.make_caches(len(target), target.shape[1], context_len=ids.shape[1])
+            caches = backbone.make_caches(len(target), target.shape[1], context_len=memory.shape[1])
             steps = [backbone.decode(target[:, t:t + 1], memory, memory_mask=source_mask, caches=caches)
                      for t in range(target.shape[1])]
         else:
@@ -220,9 +220,12 @@ def kv_cache(subject: Subject) -> None:
     if not _close(stepwise, full):
         raise _fail(backbone_subject, f"decoding through the KV caches differs from recomputing the sequence "
                                       f"({_diff(stepwise, full)})")
-    lm_task = "seq2seq-lm" if subject.architecture == "encoder-decoder" else "causal-lm"
-    if subject.fits(lm_task):
-        _generate_matches_recomputation(subject.with_task(lm_task), batch)
+    for lm_task in GENERATING_TASKS:
+        if subject.fits(lm_task):
+            _generate_matches_recomputation(subject.with_task(lm_task), batch)
+
+
+GENERATING_TASKS = ("causal-lm", "seq2seq-lm", "speech-to-text")  # tasks whose models generate()
 
 
 def _generate_matches_recomputation(subject: Subject, batch: Batch, new_tokens: int = 4) -> None:
@@ -230,10 +233,11 @@ def _generate_matches_recomputation(subject: Subject, batch: Batch, new_tokens: 
     model.eval()
     ids = batch.inputs[0][:1]  # one unpadded row
     source = {"attention_mask": batch.extras["attention_mask"][:1]} if "attention_mask" in batch.extras else {}
-    with torch.no_grad():
-        generated = model.generate(ids, max_new_tokens=new_tokens, **source)
+    with torch.no_grad():  # nothing suppressed: a full forward's argmax may pick any token
+        generated = model.generate(ids, max_new_tokens=new_tokens, suppress_tokens=[], begin_suppress_tokens=[],
+                                   **source)
         if subject.architecture == "encoder-decoder":
-            target = generated[:, :1]
+            target = generated[:, :-new_tokens]  # the decoder prompt (a start token, or a task's prompt)
             for _ in range(new_tokens):
                 logits = model(ids, decoder_input_ids=target, **source)
                 target = torch.cat([target, logits[:, -1].argmax(-1, keepdim=True)], dim=1)

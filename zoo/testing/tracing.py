@@ -30,9 +30,12 @@ def traceable(subject: Subject, batch_size: int = 3) -> tuple[Any, Batch]:
     if subject.modality == "audio" and frontend is not None:
         spectrogram = frontend(batch.inputs[0])  # [B, n_mels, frames]
         frames = spectrogram.shape[-1]
-        mask = torch.ones(batch_size, frames, dtype=torch.long)
-        mask[-1, frames * 5 // 8:] = 0  # the last clip right-padded, as in the waveform example inputs
-        batch = Batch((), {"spectrogram": spectrogram, "attention_mask": mask}, batch.targets)
+        extras = {k: v for k, v in batch.extras.items() if k != "attention_mask"}  # decoder ids stay
+        extras["spectrogram"] = spectrogram
+        if subject.architecture != "encoder-decoder":  # speech-to-text attends to its whole window: no mask
+            extras["attention_mask"] = torch.ones(batch_size, frames, dtype=torch.long)
+            extras["attention_mask"][-1, frames * 5 // 8:] = 0  # the last clip right-padded, as in the waveform
+        batch = Batch((), extras, batch.targets)
     return model, batch
 
 

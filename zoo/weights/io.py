@@ -18,7 +18,8 @@ from .errors import WeightsError
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 SUFFIXES = (".safetensors",) + TORCH_SUFFIXES
-_WRAPPERS = ("state_dict", "model", "module")  # training checkpoints nest the weights under these
+_WRAPPERS = ("state_dict", "model", "module", "model_state_dict")  # checkpoints nest the weights under these
+_CONFIG_KEYS = ("dims",)  # settings saved beside the weights (OpenAI's Whisper checkpoints: {"dims", "model_state_dict"})
 _REFUSED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
 _JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
 
@@ -44,6 +45,13 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     DistributedDataParallel's ``module.`` prefix are unwrapped. A safetensors file written by
     `zoo.save` carries a digest of every tensor, checked here, so damaged bytes never load.
     """
+    return read_weights_file(path)[0]
+
+
+def read_weights_file(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any] | None]:
+    """(`read_state_dict`'s tensors, the settings a torch checkpoint keeps beside them or None):
+    OpenAI's Whisper files hold ``{"dims": {...}, "model_state_dict": {...}}``; the dims come back
+    as ``{"dims": {...}}`` for the family's key map to check against the spec."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"no weights file at {path}")
@@ -56,7 +64,10 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
         state = _read_torch_file(path)
     else:
         raise WeightsError(f"{path}: unsupported weights file type {suffix!r}; use one of {', '.join(SUFFIXES)}")
-    return _unwrap(state, path)
+    config = None
+    if isinstance(state, Mapping) and any(isinstance(state.get(k), Mapping) for k in _WRAPPERS):
+        config = {k: state[k] for k in _CONFIG_KEYS if isinstance(state.get(k), Mapping)} or None
+    return _unwrap(state, path), config
 
 
 def read_safetensors(path: Path, *, tensors: bool = True) -> tuple[dict[str, Tensor], dict[str, str]]:

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from .errors import WeightsError
 from .hub import is_hub_reference, resolve_hub_reference
 from .huggingface import is_hf_directory, read_hf_directory
-from .io import SUFFIXES, read_state_dict
+from .io import SUFFIXES, read_state_dict, read_weights_file
 from .open_clip_directory import is_open_clip_directory, read_open_clip_directory
 from .saved import WEIGHTS_NAME, is_zoo_directory, read_config
 from .strict import load_strict, tied_aliases
@@ -69,7 +69,8 @@ def read_weights(path: str | Path) -> tuple[dict[str, Tensor], str, dict[str, An
         raise WeightsError(f"weights path {path} does not exist; pass a local file ({', '.join(SUFFIXES)}), "
                            "a directory saved by zoo.save, a Hugging Face, timm or open_clip model directory, "
                            "or a hub reference (hf-hub:OWNER/NAME)")
-    return read_state_dict(path), f"weights from {path}", None
+    state, config = read_weights_file(path)
+    return state, f"weights from {path}", config
 
 
 def _settle_head(model: nn.Module, state: dict[str, Tensor], source: str,
