@@ -114,6 +114,27 @@ def cmd_new_plugin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    """``zoo transcribe FILE.wav ... [--model NAME or DIR]``: print each file's text (long files in 30 s windows)."""
+    from pathlib import Path
+
+    import zoo
+
+    source = Path(args.model).expanduser()
+    if source.is_dir():
+        if args.weights:
+            raise ValueError("--weights goes with a card name in --model, not with a model directory")
+        model = zoo.load(source)
+    else:
+        model = zoo.create(args.model, task="speech-to-text", weights=args.weights, pretrained=not args.weights)
+    model.eval()
+    texts = model.transcribe(list(args.files), language=args.language, task=args.task, num_beams=args.num_beams,
+                             batch_size=args.batch_size)
+    for path, text in zip(args.files, texts):
+        print(f"{path}: {text}" if len(args.files) > 1 else text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo", description="transformer-zoo: models by name")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -137,6 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="lowercase words joined by '-', e.g. acme-encoder")
     p.add_argument("--dir", default=".", help="where to create the folder NAME (default: here)")
     p.set_defaults(run=cmd_new_plugin)
+    p = sub.add_parser("transcribe", help="print the text spoken in WAV files (a speech-to-text model, e.g. Whisper)")
+    p.add_argument("files", nargs="+", help="WAV files (any rate, mixed to mono; longer than 30 s: cut in windows)")
+    p.add_argument("--model", default="whisper-tiny",
+                   help="a speech-to-text card (its published weights are fetched) or a directory saved by zoo.save")
+    p.add_argument("--weights", help="weights for the --model card instead of its published ones (file, directory "
+                                     "or hf-hub:OWNER/NAME)")
+    p.add_argument("--language", help="language code or name (default: detected per 30 s window)")
+    p.add_argument("--task", choices=("transcribe", "translate"), default="transcribe",
+                   help="translate: English text from speech in another language")
+    p.add_argument("--num-beams", type=int, default=1, help="beam search width (default 1: greedy)")
+    p.add_argument("--batch-size", type=int, default=8, help="30 s windows decoded together")
+    p.set_defaults(run=cmd_transcribe)
     p = sub.add_parser("train", help="train with a recipe: zoo train <recipe> [--config FILE] [key=value ...]")
     p.add_argument("recipe", help="image_classification, masked_lm, causal_lm, seq2seq, ...")
     p.add_argument("args", nargs=argparse.REMAINDER, help="passed to python -m recipes.<recipe>")

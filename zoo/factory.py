@@ -116,7 +116,26 @@ def create(name: str, *, task: str | None = None, weights: str | os.PathLike | N
     model = build_model(family, spec, task_info, card=card.name, meta=card.meta, init=weights is None)
     if weights is not None:
         load_weights(model, weights, family, head_may_differ=pretrained)
+        attach_tokenizer(model, weights)
     return model
+
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer_config.json")
+
+
+def attach_tokenizer(model: ZooModel, weights: str | os.PathLike) -> None:
+    """A task that turns tokens into text (``head.uses_tokenizer``: speech-to-text) gets ``model.tokenizer``
+    from the tokenizer files beside its weights: a hub repository's, or a directory's (zoo, Hugging Face).
+    Weights without tokenizer files (a single file) leave it None; `transcribe` then says what to do."""
+    if not getattr(model.head, "uses_tokenizer", False):
+        return
+    from .data.text.load import load_tokenizer
+    from .weights.hub import is_hub_reference
+
+    path = str(weights) if is_hub_reference(str(weights)) else Path(weights).expanduser()
+    if isinstance(path, Path) and not (path.is_dir() and any((path / name).is_file() for name in TOKENIZER_FILES)):
+        return
+    model.tokenizer = load_tokenizer(path)
 
 
 def load(directory: str | os.PathLike) -> ZooModel:
@@ -131,4 +150,5 @@ def load(directory: str | os.PathLike) -> ZooModel:
     model = build_model(family, spec, registry.get_task(config["task"]), card=config.get("card"),
                         meta=config.get("meta"), init=False)  # every tensor is loaded strictly next
     load_strict(model, read_state_dict(directory / WEIGHTS_NAME), f"weights in {directory}", consume=True)
+    attach_tokenizer(model, directory)
     return model

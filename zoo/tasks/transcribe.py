@@ -61,6 +61,9 @@ def transcribe(model: nn.Module, audio: AudioLike | Sequence[AudioLike], *, lang
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     one = isinstance(audio, (str, os.PathLike, Tensor))
+    if not one and not isinstance(audio, (list, tuple)):
+        raise TypeError(f"audio must be a WAV file path or a waveform tensor [samples], or a list of them; got "
+                        f"{describe(audio)}")
     clips = [audio] if one else list(audio)
     if not clips:
         raise ValueError("audio is an empty list: pass a WAV path, a waveform, or a list of them")

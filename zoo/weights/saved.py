@@ -70,7 +70,8 @@ def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
 
 
 def save(model: nn.Module, directory: str | os.PathLike) -> Path:
-    """Write ``model`` to ``directory`` (created if needed); returns the directory."""
+    """Write ``model`` to ``directory`` (created if needed); returns the directory. A ``model.tokenizer``
+    that can save itself (speech-to-text models') is written beside the weights, and `zoo.load` reattaches it."""
     from safetensors.torch import save_model
 
     config = model_config(model)
@@ -80,6 +81,9 @@ def save(model: nn.Module, directory: str | os.PathLike) -> Path:
     metadata = {CONFIG_KEY: json.dumps(config, sort_keys=True), DIGESTS_KEY: json.dumps(model_digests(model))}
     _atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_model(model, tmp, metadata=metadata))
     _atomic_write(directory / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is not None and hasattr(tokenizer, "save"):  # speech-to-text: text out needs it; zoo.load reads it
+        tokenizer.save(directory)
     return directory
 
 
