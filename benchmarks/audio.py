@@ -1,4 +1,6 @@
-"""Speed of zoo's Whisper encoder against transformers' ``WhisperEncoder``, same weights, one process.
+"""Speed of zoo's Whisper encoder against transformers' ``WhisperEncoder`` (``--task encode``, the
+default), and of transcription, zoo's ``generate`` against transformers' (``--task transcribe``,
+benchmarks/_transcribe.py says how), same weights, one process.
 
 What it measures, for zoo ``whisper-encoder-<size>`` and transformers ``WhisperEncoder`` of the
 same shape (``--sizes``, default tiny and base): forward throughput in clips/s, eval mode under
@@ -23,6 +25,8 @@ Run (defaults: tiny and base, batch 4, fp32 on CPU; about 3 minutes on 2 idle CP
     python benchmarks/audio.py --sizes tiny --rounds 10 --threads 2
     python benchmarks/audio.py --threads 1 --clock cpu                      # shared machine
     python benchmarks/audio.py --device cuda --dtype bfloat16 --batch 16 --rounds 20 --iters 5
+    python benchmarks/audio.py --task transcribe --threads 1 --clock cpu --rounds 5     # whisper-tiny, -base
+    python benchmarks/audio.py --task transcribe --hf-cache static                      # their static cache
 """
 from __future__ import annotations
 
@@ -53,14 +57,18 @@ PARITY_TOLERANCE = {torch.float32: 1e-4, torch.bfloat16: 1e-1, torch.float16: 1e
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", choices=("encode", "transcribe"), default="encode",
+                        help="encode: the encoders' forward; transcribe: greedy generate of whole models")
     parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=["tiny", "base"])
+    parser.add_argument("--new-tokens", type=int, default=96, help="transcribe: tokens decoded per clip")
+    parser.add_argument("--hf-cache", choices=("static",), help="transcribe: transformers' cache_implementation")
     add_run_options(parser)
     parser.add_argument("--batch", type=int, default=4, help="clips per forward")
     parser.add_argument("--rounds", type=int, default=8, help="timed rounds per model")
     parser.add_argument("--iters", type=int, default=1, help="forwards timed in each round")
     parser.add_argument("--warmup", type=int, default=1, help="untimed forwards per model before timing")
     args = parser.parse_args(argv)
-    check_run_options(parser, args, ("batch", "rounds", "iters"))
+    check_run_options(parser, args, ("batch", "rounds", "iters", "new_tokens"))
     return args
 
 
@@ -107,6 +115,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.task == "transcribe":
+        from _transcribe import run
+
+        torch.manual_seed(args.seed)
+        return run(args)
     warnings.filterwarnings("ignore", message="Whisper checkpoint")
     torch.manual_seed(args.seed)
     device, dtype = torch.device(args.device), DTYPES[args.dtype]
