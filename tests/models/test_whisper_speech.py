@@ -210,3 +210,44 @@ def test_labels_train_like_transformers(lively):
         expected = reference(input_features=features(waves), labels=labels).loss
         logits = ours(batch, attention_mask=mask, labels=labels)
     assert abs(float(ours.loss(logits, labels)) - float(expected)) < 1e-4
+
+
+def test_openai_whisper_decode_matches_generate(tmp_path):
+    """openai-whisper's own greedy `decode` (its prompt, SuppressBlank, SuppressTokens from its tokenizer,
+    its KV cache) writes the tokens our generate writes with our WhisperTokenizer of its vocabulary file."""
+    whisper = pytest.importorskip("whisper")
+    from pathlib import Path
+
+    from zoo.data import WhisperTokenizer
+
+    torch.manual_seed(0)
+    dims = whisper.model.ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2,
+                                         n_audio_layer=2, n_vocab=51865, n_text_ctx=448, n_text_state=64,
+                                         n_text_head=2, n_text_layer=2)
+    reference = whisper.model.Whisper(dims)
+    with torch.no_grad():  # lively, as enliven() makes transformers' model
+        for name, param in reference.named_parameters():
+            if param.dim() == 1:
+                param.add_(torch.randn_like(param) * 0.2)
+            else:
+                param.normal_(0.0, 0.05)
+        reference.decoder.positional_embedding.mul_(20.0)
+        reference.decoder.ln.bias.zero_()
+        for block in reference.decoder.blocks:
+            block.cross_attn.out.weight.mul_(4.0)
+            block.cross_attn.value.weight.mul_(4.0)
+    reference.eval()
+    path = tmp_path / "tiny.pt"
+    torch.save({"dims": dataclasses.asdict(dims), "model_state_dict": reference.state_dict()}, path)
+    ours = zoo.create("whisper-tiny", weights=path, **{**OURS_SMALL, "mlp_dim": 256}).eval()
+    ours.tokenizer = WhisperTokenizer.from_tiktoken(Path(whisper.__file__).parent / "assets" / "multilingual.tiktoken")
+    waves = clips()
+    mel = torch.stack([whisper.log_mel_spectrogram(whisper.pad_or_trim(w)) for w in waves])  # [3, 80, 3000]
+    options = whisper.DecodingOptions(language="de", without_timestamps=True, fp16=False, sample_len=24)
+    expected = whisper.decode(reference, mel, options)
+    got = ours.generate(spectrogram=mel, language="de", max_new_tokens=24)
+    for row, result in zip(got.tolist(), expected):
+        new = row[4:]
+        assert new[: len(result.tokens)] == result.tokens
+        assert len(result.tokens) == 24 or new[len(result.tokens)] == ours.spec.tokens.eot
+    assert len({tuple(r.tokens) for r in expected}) > 1
