@@ -50,7 +50,7 @@ def _kind_problem(family: Any, card: Card) -> Exception | None:
     from zoo.models.spec import build_spec
 
     backbone = family.build if isinstance(family.build, type) else \
-        family.build(build_spec(family.spec, {**card.spec, **family.smoke_overrides}, where=card.where))
+        family.build(build_spec(family.spec, family.smoke_spec(card.spec), where=card.where))
     built = {key: getattr(backbone, key, None) for key in ("modality", "architecture")}
     mismatched = {key: value for key, value in built.items() if value is not None and value != getattr(card, key)}
     if not mismatched:

@@ -13,7 +13,6 @@ import zoo
 from zoo import testing
 from zoo.factory import get_family
 from zoo.testing.cases import _smoke_key
-from zoo.testing.subject import smoke_overrides
 
 CASES = testing.cases(distribution="transformer-zoo")
 
@@ -41,7 +40,7 @@ def test_waveform_models_compile_with_graph_breaks():
     (the kit traces audio models on spectrograms)."""
     torch._dynamo.reset()
     family = get_family("whisper")
-    model = zoo.create("whisper-encoder-tiny", **smoke_overrides(family, {})).eval()
+    model = zoo.create("whisper-encoder-tiny", **family.smoke_spec({})).eval()
     args, kwargs = family.example_inputs(model.spec, 2)
     compiled = torch.compile(model)
     with torch.no_grad():

@@ -1,6 +1,7 @@
 """A model family: its spec type, its backbone builder and the foreign weight layouts it reads."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -37,3 +38,12 @@ class Family:
     example_inputs: Callable[[Any, int], tuple[tuple, dict]]
     key_maps: tuple[KeyMap, ...] = ()
     smoke_overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    def smoke_spec(self, card_spec: Mapping[str, Any]) -> dict[str, Any]:
+        """A card's spec with the tiny config over it. A smoke override may be a function of the card's
+        value (the spec's default without one), e.g. ``{"decoder_depth": lambda depth: min(depth, 2)}``
+        keeps an encoder card (0) an encoder."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self.spec)}
+        tiny = {name: value(card_spec.get(name, defaults.get(name))) if callable(value) else value
+                for name, value in self.smoke_overrides.items()}
+        return {**card_spec, **tiny}

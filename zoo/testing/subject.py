@@ -96,21 +96,13 @@ class Subject:
         return Batch(*example(tuple(inputs), dict(extras)))
 
 
-def smoke_overrides(family: Family, card_spec: dict[str, Any]) -> dict[str, Any]:
-    """The family's tiny config for a card: each value, or a function of the card's value (the spec's
-    default without a card), e.g. ``{"decoder_depth": lambda depth: min(depth, 2)}`` keeps a zero a zero."""
-    defaults = {f.name: f.default for f in dataclasses.fields(family.spec)}
-    return {name: value(card_spec.get(name, defaults.get(name))) if callable(value) else value
-            for name, value in family.smoke_overrides.items()}
-
-
 def for_card(name: str, task: str | None = None, **overrides: Any) -> Subject:
     """Card ``name`` on its family's smoke overrides (+ ``overrides``), for ``task`` (default: the card's)."""
     from ..factory import get_family
 
     card = registry.get_card(name)
     family = get_family(card.family)
-    subject = Subject(family, {**card.spec, **smoke_overrides(family, card.spec), **overrides}, card.task, card.name,
+    subject = Subject(family, {**family.smoke_spec(card.spec), **overrides}, card.task, card.name,
                       card.modality, card.architecture, dict(card.meta))
     return subject.with_task(task) if task else subject
 
@@ -118,7 +110,7 @@ def for_card(name: str, task: str | None = None, **overrides: Any) -> Subject:
 def for_family(family: Family, task: str | None = None, **overrides: Any) -> Subject:
     """A family without a card: its spec defaults with its smoke overrides; modality and architecture
     come from a backbone built once. ``task``: default feature-extraction, which every family can carry."""
-    spec = {**smoke_overrides(family, {}), **overrides}
+    spec = {**family.smoke_spec({}), **overrides}
     backbone = family.build(build_spec(family.spec, spec, where=f"family {family.name!r}"))
     return Subject(family, spec, task or "feature-extraction", None, backbone.modality, backbone.architecture)
 
