@@ -65,6 +65,7 @@ def test_lists_files_and_other_rates(english, tmp_path):
     expected = [english.transcribe(c, **SAY) for c in clips]
     assert english.transcribe([tmp_path / "a.wav", str(tmp_path / "b.wav")], **SAY) == expected
     assert english.transcribe(clips, **SAY) == expected
+    assert english.transcribe(torch.stack([clips[0], clips[0]]), **SAY) == [expected[0]] * 2  # [clips, samples]
     slow = tone(0.9, 1500)[::2].contiguous()  # 8 kHz
     import torchaudio
 
@@ -113,7 +114,7 @@ def test_zoo_transcribe_prints_the_text(english, tmp_path, capsys):
 @pytest.mark.parametrize("call,error,message", [
     (lambda m: m.transcribe(torch.zeros(0)), ValueError, "the clip is empty"),
     (lambda m: m.transcribe([]), ValueError, "empty list"),
-    (lambda m: m.transcribe(torch.zeros(2, 100)), ValueError, r"a waveform must be \[samples\]"),
+    (lambda m: m.transcribe(torch.zeros(2, 1, 100)), ValueError, r"a waveform must be \[samples\]"),
     (lambda m: m.transcribe(3), TypeError, "a WAV file path or a waveform tensor"),
     (lambda m: m.transcribe(tone(0.2), batch_size=0), ValueError, "batch_size must be a positive integer"),
     (lambda m: m.generate(tone(0.2)[None], sample_rate=8000), ValueError, "8000"),

@@ -27,8 +27,8 @@ def _load(audio: AudioLike, sample_rate: int | None, target_rate: int, where: st
         wave, where = wave.mean(dim=0), str(audio)
     elif isinstance(audio, Tensor):
         if audio.dim() != 1:
-            raise ValueError(f"{where}: a waveform must be [samples] (a batch: a list of them), got shape "
-                             f"{list(audio.shape)}")
+            raise ValueError(f"{where}: a waveform must be [samples] (a batch: [clips, samples] or a list), got "
+                             f"shape {list(audio.shape)}")
         check_waveform(audio[None])
         wave, rate = audio, sample_rate or target_rate
     else:
@@ -45,7 +45,8 @@ def _load(audio: AudioLike, sample_rate: int | None, target_rate: int, where: st
 def transcribe(model: nn.Module, audio: AudioLike | Sequence[AudioLike], *, language: str | None = None,
                task: str = "transcribe", tokenizer: Any = None, sample_rate: int | None = None,
                batch_size: int = 8, **options: Any) -> str | list[str]:
-    """Text of one clip (a WAV path or a waveform [samples]) or a list of texts for a list of clips.
+    """Text of one clip (a WAV path or a waveform [samples]) or a list of texts for a list of clips
+    (or a waveform batch [clips, samples]).
 
     WAV files are mixed to mono and resampled to the model's rate; a waveform is at the model's
     rate unless ``sample_rate`` says otherwise (then it is resampled). ``language`` (a code or
@@ -60,6 +61,8 @@ def transcribe(model: nn.Module, audio: AudioLike | Sequence[AudioLike], *, lang
                          "or pass tokenizer=zoo.data.load_tokenizer(DIR)")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if isinstance(audio, Tensor) and audio.dim() == 2:  # [B, samples]: a batch of clips of one length
+        audio = list(audio)
     one = isinstance(audio, (str, os.PathLike, Tensor))
     if not one and not isinstance(audio, (list, tuple)):
         raise TypeError(f"audio must be a WAV file path or a waveform tensor [samples], or a list of them; got "
