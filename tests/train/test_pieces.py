@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from zoo.train import checkpoint
-from zoo.train.metrics import accuracy, character_errors, edit_distance, exact_match, perplexity
+from zoo.train.metrics import accuracy, character_errors, edit_distance, exact_match, perplexity, word_errors
 from zoo.train.optim import build_optimizer, build_scheduler, warmup_cosine
 from zoo.train.sampling import batches_per_epoch, eval_batches, train_batches
 
@@ -60,6 +60,10 @@ def test_metrics():
     assert exact_match(["12 ", "7"], ["12", "8"]) == (1.0, 2.0)
     assert edit_distance("kitten", "sitting") == 3 and edit_distance("", "abc") == 3 and edit_distance("ab", "ab") == 0
     assert character_errors(["abd", ""], ["abc", "xy"]) == (3.0, 5.0)
+    assert edit_distance(["a", "cat"], ["the", "cat", "sat"]) == 2
+    # "the cat sat" -> "the bat sat down": 1 substitution + 1 insertion; "" -> "hi there": 2 deletions
+    assert word_errors(["the bat  sat down", ""], ["the cat sat", "hi there"]) == (4.0, 5.0)
+    assert word_errors(["0451"], ["0451"]) == (0.0, 1.0)
     assert perplexity(math.log(5.0)) == pytest.approx(5.0) and perplexity(1e6) == math.inf
     with pytest.raises(ValueError, match="2 predictions for 1 references"):
         exact_match(["a", "b"], ["a"])

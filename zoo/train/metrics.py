@@ -37,8 +37,9 @@ def exact_match(predictions: Sequence[str], references: Sequence[str]) -> Pair:
     return float(sum(p.strip() == r.strip() for p, r in zip(predictions, references))), float(len(references))
 
 
-def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance: insertions, deletions and substitutions turning ``a`` into ``b``."""
+def edit_distance(a: Sequence, b: Sequence) -> int:
+    """Levenshtein distance: insertions, deletions and substitutions turning ``a`` into ``b`` (strings, or
+    any sequences of comparable items, e.g. lists of words)."""
     if len(a) < len(b):
         a, b = b, a
     previous = list(range(len(b) + 1))
@@ -55,6 +56,14 @@ def character_errors(predictions: Sequence[str], references: Sequence[str]) -> P
     _check_lengths(predictions, references)
     edits = sum(edit_distance(p, r) for p, r in zip(predictions, references))
     return float(edits), float(sum(len(r) for r in references))
+
+
+def word_errors(predictions: Sequence[str], references: Sequence[str]) -> Pair:
+    """(word edits, reference words), words split at whitespace: their ratio over a data set is the word
+    error rate (WER)."""
+    _check_lengths(predictions, references)
+    edits = sum(edit_distance(p.split(), r.split()) for p, r in zip(predictions, references))
+    return float(edits), float(sum(len(r.split()) for r in references))
 
 
 def _check_lengths(predictions: Sequence[str], references: Sequence[str]) -> None:
