@@ -94,6 +94,16 @@ def test_a_rerun_resumes_from_the_last_checkpoint_to_the_same_weights(tmp_path, 
     assert zoo.load(tmp_path / "model").tokenizer == WhisperTokenizer.byte_level(task="transcribe")
 
 
+def test_a_finished_run_starts_over_with_resume_false(tmp_path):
+    """The run owns its model's tokenizer files too, so resume=false may replace them (nothing foreign)."""
+    args = [*TINY, *DTMF, *QUICK, "train.steps=2", "train.eval_every=2", "train.checkpoint_every=2",
+            f"output_dir={tmp_path}"]
+    assert run(*args) == 0
+    assert (tmp_path / "model" / "tokenizer.json").is_file()
+    assert run(*args, "resume=false") == 0
+    assert zoo.load(tmp_path / "model").tokenizer == WhisperTokenizer.byte_level(task="transcribe")
+
+
 def test_torchrun_two_processes_split_the_validation_and_agree_with_one(tmp_path, capsys):
     """2 CPU processes (gloo, DDP) train and evaluate, rank 0 alone reports. A rerun in one process finds the
     run finished and evaluates the same weights again, on the whole validation set: the same metrics, greedy

@@ -428,12 +428,15 @@ class Trainer:
         if not self.env.is_main:
             return None
         model = unwrap(self.model)
+        tokenizer = getattr(model, "tokenizer", None)  # speech-to-text: zoo.save writes it beside the weights
         if self.fsdp:  # rebuild an unsharded copy on this process to hold the gathered weights
             with torch.random.fork_rng(devices=[]):
                 model = self.job.make_model()
             model.load_state_dict(model_state)
+            model.tokenizer = tokenizer
         target = self.run_dir / "model"
-        self.files.claim(target / CONFIG_NAME, target / WEIGHTS_NAME)
+        self.files.claim(target / CONFIG_NAME, target / WEIGHTS_NAME,
+                         *(target / name for name in getattr(tokenizer, "saved_files", ())))
         return save(model, target)
 
     def fit(self) -> dict[str, float]:

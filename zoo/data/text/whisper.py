@@ -244,6 +244,8 @@ class WhisperTokenizer(Tokenizer):
 
     # --- saving -------------------------------------------------------------------------------------
 
+    saved_files = SAVED_FILES  # what `save` writes (a training run claims them as its own)
+
     def save(self, directory: str | os.PathLike) -> Path:
         """Write Hugging Face Whisper tokenizer files to ``directory`` (created if needed); returns it.
 
