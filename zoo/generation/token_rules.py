@@ -56,26 +56,20 @@ def ban_repeated_ngrams(n: int) -> Rule:
     return rule
 
 
-def forbid_eos_before(min_new_tokens: int, start: int, eos: list[int]) -> Rule:
-    """No EOS until ``min_new_tokens`` tokens follow the ``start`` tokens of the prompt."""
+def ban_tokens(tokens: list[int], when: Callable[[int], bool] = lambda length: True) -> Rule:
+    """``tokens`` get -inf while ``when(history length)`` holds (by default always)."""
     def rule(history: Tensor, scores: Tensor) -> Tensor:
-        if history.shape[1] - start >= min_new_tokens:
-            return scores
-        scores = scores.clone()
-        scores[:, eos] = float("-inf")
-        return scores
-    return rule
-
-
-def ban_tokens(tokens: list[int], only_at: int | None = None) -> Rule:
-    """``tokens`` get -inf: always, or only when the history is ``only_at`` tokens long (the first new token)."""
-    def rule(history: Tensor, scores: Tensor) -> Tensor:
-        if only_at is not None and history.shape[1] != only_at:
+        if not when(history.shape[1]):
             return scores
         scores = scores.clone()
         scores[:, tokens] = float("-inf")
         return scores
     return rule
+
+
+def forbid_eos_before(min_new_tokens: int, start: int, eos: list[int]) -> Rule:
+    """No EOS until ``min_new_tokens`` tokens follow the ``start`` tokens of the prompt."""
+    return ban_tokens(eos, when=lambda length: length - start < min_new_tokens)
 
 
 def token_rules(*, repetition_penalty: float, no_repeat_ngram_size: int, min_new_tokens: int, eos: list[int],
@@ -92,7 +86,7 @@ def token_rules(*, repetition_penalty: float, no_repeat_ngram_size: int, min_new
     if suppress:
         rules.append(ban_tokens(suppress))
     if begin_suppress:
-        rules.append(ban_tokens(begin_suppress, only_at=start))
+        rules.append(ban_tokens(begin_suppress, when=lambda length: length == start))  # the first new token
     if not rules:
         return None
 
