@@ -8,13 +8,14 @@ this is plain windowing, not openai-whisper's timestamp-guided seeking.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from ..data.audio import check_waveform
-from ..data.wav import read_wav
+from ..data.files import load_mono
 from ..nn.checks import describe
 
 AudioLike = str | os.PathLike | Tensor
@@ -23,8 +24,7 @@ AudioLike = str | os.PathLike | Tensor
 def _load(audio: AudioLike, sample_rate: int | None, target_rate: int, where: str) -> Tensor:
     """One clip as a mono waveform [samples] at ``target_rate`` (WAV files and other rates resampled)."""
     if isinstance(audio, (str, os.PathLike)):
-        wave, rate = read_wav(audio)  # [channels, samples]
-        wave, where = wave.mean(dim=0), str(audio)
+        wave, rate, where = load_mono(Path(audio), target_rate, resample=True), target_rate, str(audio)  # [samples]
     elif isinstance(audio, Tensor):
         if audio.dim() != 1:
             raise ValueError(f"{where}: a waveform must be [samples] (a batch: [clips, samples] or a list), got "
