@@ -158,22 +158,33 @@ def test_english_only_model_matches_transformers(tmp_path):
     assert torch.equal(got[:, 2:], expected)
 
 
-def test_openai_whisper_logits_and_weights(tmp_path):
-    """openai-whisper's own model, random weights from its ModelDimensions, saved as its checkpoints are
-    ({"dims", "model_state_dict"}): our logits equal its logits."""
-    whisper = pytest.importorskip("whisper")
+OURS_OPENAI = {**OURS_SMALL, "mlp_dim": 256}  # openai_pair's shape: OpenAI's MLPs are 4 x wide
+
+
+def openai_pair(whisper, init, tmp_path) -> tuple[torch.nn.Module, torch.nn.Module, object]:
+    """openai-whisper's own 2-layer model (random weights from its ModelDimensions, then ``init``), saved as its
+    checkpoints are ({"dims", "model_state_dict"}), and ours loaded from that file: (theirs, ours, the file)."""
     torch.manual_seed(0)
     dims = whisper.model.ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2,
                                          n_audio_layer=2, n_vocab=51865, n_text_ctx=448, n_text_state=64,
                                          n_text_head=2, n_text_layer=2)
-    reference = whisper.model.Whisper(dims)
-    with torch.no_grad():
-        reference.decoder.positional_embedding.normal_(0.0, 0.02)  # created with torch.empty: load_model fills it
-    reference = perturbed(reference)
+    reference = init(whisper.model.Whisper(dims)).eval()
     path = tmp_path / "tiny.pt"
     torch.save({"dims": dataclasses.asdict(dims), "model_state_dict": reference.state_dict()}, path)
-    sizes = {**OURS_SMALL, "mlp_dim": 256}  # OpenAI's MLPs are 4 x wide
-    ours = zoo.create("whisper-tiny", weights=path, **sizes).eval()
+    return reference, zoo.create("whisper-tiny", weights=path, **OURS_OPENAI).eval(), path
+
+
+def test_openai_whisper_logits_and_weights(tmp_path):
+    """openai-whisper's own model, random weights from its ModelDimensions, saved as its checkpoints are
+    ({"dims", "model_state_dict"}): our logits equal its logits."""
+    whisper = pytest.importorskip("whisper")
+
+    def init(reference):
+        with torch.no_grad():
+            reference.decoder.positional_embedding.normal_(0.0, 0.02)  # created with torch.empty: load_model fills it
+        return perturbed(reference)
+
+    reference, ours, path = openai_pair(whisper, init, tmp_path)
     spectrogram = torch.randn(2, 80, 3000)
     ids = torch.randint(0, 50257, (2, 10))
     ids[:, :4] = torch.tensor(tokens_for_vocab_size(51865).prompt("en", "transcribe"))
@@ -182,7 +193,7 @@ def test_openai_whisper_logits_and_weights(tmp_path):
         got = ours(spectrogram=spectrogram, decoder_input_ids=ids)
     assert (got - expected).abs().max() < 1e-4
     with pytest.raises(zoo.weights.WeightsError, match="n_text_layer=2 but decoder_depth=3"):
-        zoo.create("whisper-tiny", weights=path, **{**sizes, "decoder_depth": 3})
+        zoo.create("whisper-tiny", weights=path, **{**OURS_OPENAI, "decoder_depth": 3})
 
 
 def test_encoder_cards_still_load_the_encoder_of_a_full_checkpoint(tmp_path):
@@ -220,26 +231,21 @@ def test_openai_whisper_decode_matches_generate(tmp_path):
 
     from zoo.data import WhisperTokenizer
 
-    torch.manual_seed(0)
-    dims = whisper.model.ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2,
-                                         n_audio_layer=2, n_vocab=51865, n_text_ctx=448, n_text_state=64,
-                                         n_text_head=2, n_text_layer=2)
-    reference = whisper.model.Whisper(dims)
-    with torch.no_grad():  # lively, as enliven() makes transformers' model
-        for name, param in reference.named_parameters():
-            if param.dim() == 1:
-                param.add_(torch.randn_like(param) * 0.2)
-            else:
-                param.normal_(0.0, 0.05)
-        reference.decoder.positional_embedding.mul_(20.0)
-        reference.decoder.ln.bias.zero_()
-        for block in reference.decoder.blocks:
-            block.cross_attn.out.weight.mul_(4.0)
-            block.cross_attn.value.weight.mul_(4.0)
-    reference.eval()
-    path = tmp_path / "tiny.pt"
-    torch.save({"dims": dataclasses.asdict(dims), "model_state_dict": reference.state_dict()}, path)
-    ours = zoo.create("whisper-tiny", weights=path, **{**OURS_SMALL, "mlp_dim": 256}).eval()
+    def lively(reference):  # as enliven() makes transformers' model
+        with torch.no_grad():
+            for name, param in reference.named_parameters():
+                if param.dim() == 1:
+                    param.add_(torch.randn_like(param) * 0.2)
+                else:
+                    param.normal_(0.0, 0.05)
+            reference.decoder.positional_embedding.mul_(20.0)
+            reference.decoder.ln.bias.zero_()
+            for block in reference.decoder.blocks:
+                block.cross_attn.out.weight.mul_(4.0)
+                block.cross_attn.value.weight.mul_(4.0)
+        return reference
+
+    reference, ours, _ = openai_pair(whisper, lively, tmp_path)
     ours.tokenizer = WhisperTokenizer.from_tiktoken(Path(whisper.__file__).parent / "assets" / "multilingual.tiktoken")
     waves = clips()
     mel = torch.stack([whisper.log_mel_spectrogram(whisper.pad_or_trim(w)) for w in waves])  # [3, 80, 3000]
