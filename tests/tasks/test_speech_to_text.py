@@ -73,6 +73,18 @@ def test_lists_files_and_other_rates(english, tmp_path):
     assert english.transcribe(slow, sample_rate=RATE // 2, **SAY) == english.transcribe(resampled, **SAY)
 
 
+def test_a_tokenizer_passed_to_transcribe_also_chooses_the_suppressed_tokens(english, monkeypatch):
+    """transcribe(tokenizer=tok) on a model without one decodes as if model.tokenizer were tok: generate
+    gets tok's suppressed tokens, not only the special tokens."""
+    tokenizer, seen = english.tokenizer, []
+    monkeypatch.setattr(english, "tokenizer", None)
+    generate = english.generate
+    monkeypatch.setattr(english, "generate", lambda *a, **options: seen.append(options) or generate(*a, **options))
+    english.transcribe(tone(0.3), tokenizer=tokenizer, max_new_tokens=2)
+    assert seen[0]["suppress_tokens"] == tokenizer.suppress_tokens
+    assert seen[0]["begin_suppress_tokens"] == tokenizer.begin_suppress_tokens
+
+
 def test_languages_detected_per_clip_or_given(multilingual):
     tokens = multilingual.spec.tokens
     waves = torch.stack([tone(0.5, 300), tone(0.5, 4000)])

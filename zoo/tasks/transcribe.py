@@ -75,6 +75,8 @@ def transcribe(model: nn.Module, audio: AudioLike | Sequence[AudioLike], *, lang
     pieces = [(i, piece) for i, wave in enumerate(waves) for piece in wave.split(spec.window_samples)]
     prompt_len = len(spec.tokens.prompt("en" if spec.tokens.multilingual else None, task))
     options.setdefault("max_new_tokens", spec.text_positions - prompt_len)
+    options.setdefault("suppress_tokens", tokenizer.suppress_tokens)  # this tokenizer's, also when passed here
+    options.setdefault("begin_suppress_tokens", tokenizer.begin_suppress_tokens)
     device = next(model.parameters()).device
     texts: list[list[str]] = [[] for _ in clips]
     for start in range(0, len(pieces), batch_size):
