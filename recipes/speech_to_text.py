@@ -71,20 +71,13 @@ def datasets(data: SpeechData, sample_rate: int) -> tuple[Any, Any]:
                 TranscriptManifest(data.val_manifest, sample_rate=sample_rate, resample=data.resample))
 
 
-def dtmf_longest(clips: Any) -> int:
-    """Samples in the longest clip `DTMFClips` can draw: 200 ms of silence at each end, ``max_digits`` keys of
-    150 ms and 120 ms gaps between them (its longest pieces)."""
-    ms = lambda length: round(length / 1000 * clips.sample_rate)  # noqa: E731  (as DTMFClips rounds)
-    return 2 * ms(200) + clips.max_digits * ms(150) + (clips.max_digits - 1) * ms(120)
-
-
 def longest_clip(dataset: Any) -> tuple[int, Any]:
     """(samples, file or None) of a dataset's longest clip: a manifest's from its WAV headers, generated
     clips' from how they are drawn."""
     if hasattr(dataset, "samples"):
         longest = max(range(len(dataset.samples)), key=dataset.samples.__getitem__)
         return dataset.samples[longest], dataset.paths[longest]
-    return dtmf_longest(dataset), None
+    return dataset.max_samples, None  # generated clips: DTMFClips knows its longest
 
 
 def longest_text(dataset: Any, tokenizer: Any) -> tuple[int, str | None, Any]:

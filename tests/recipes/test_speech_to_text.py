@@ -13,7 +13,7 @@ import zoo
 from recipe_helpers import (check_a_rerun_resumes_to_the_same_weights, done_metrics, records,
                             torchrun_two_cpu_processes)
 from recipes import speech_to_text
-from recipes.speech_to_text import dtmf_longest, label_ids
+from recipes.speech_to_text import label_ids
 from zoo.data import WhisperTokenizer
 from zoo.data.synthetic import DTMFClips
 from zoo.data.wav import write_wav
@@ -237,10 +237,10 @@ def test_every_config_parses():
 # --- the pieces --------------------------------------------------------------------------------------------------
 def test_the_longest_generated_clip_is_known_without_drawing_them():
     clips = DTMFClips(400, seed=0)
-    longest = dtmf_longest(clips)
+    longest = clips.max_samples
     assert longest == 30400  # 1.9 s: the window of the default config, 95 positions
     assert max(len(clips[i][0]) for i in range(400)) <= longest
-    assert dtmf_longest(DTMFClips(1, sample_rate=8000)) == 15200
+    assert DTMFClips(1, sample_rate=8000).max_samples == 15200
 
 
 def test_labels_are_the_prompt_after_start_of_transcript_the_text_and_end_of_text():

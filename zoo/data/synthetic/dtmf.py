@@ -22,6 +22,9 @@ FREQUENCIES: dict[str, tuple[float, float]] = {
 """Each key's (low, high) tone in Hz."""
 
 
+LEAD_MS, GAP_MS, KEY_MS, TRAIL_MS = (0, 200), (40, 120), (60, 150), (0, 200)  # ranges of each piece's length
+
+
 class DTMFClips(torch.utils.data.Dataset):
     """``size`` clips ``[samples]`` (float32, in [-1, 1], variable length) with their transcripts.
 
@@ -50,6 +53,13 @@ class DTMFClips(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.size
 
+    @property
+    def max_samples(self) -> int:
+        """Samples in the longest clip these can draw (every piece at its longest), known without drawing any."""
+        ms = lambda length: round(length / 1000 * self.sample_rate)  # noqa: E731  (as `_samples` rounds)
+        return (ms(LEAD_MS[1]) + self.max_digits * ms(KEY_MS[1]) + (self.max_digits - 1) * ms(GAP_MS[1])
+                + ms(TRAIL_MS[1]))
+
     def _samples(self, rng, low_ms: float, high_ms: float) -> int:
         return round(rng.uniform(low_ms, high_ms) / 1000 * self.sample_rate)
 
@@ -57,17 +67,17 @@ class DTMFClips(torch.utils.data.Dataset):
         index = check_index("DTMFClips", index, self.size)
         rng, gen = item_random(self.seed, index, salt=5), item_generator(self.seed, index, salt=5)
         keys = "".join(rng.choice(self.alphabet) for _ in range(rng.randint(self.min_digits, self.max_digits)))
-        pieces = [torch.zeros(self._samples(rng, 0, 200))]
+        pieces = [torch.zeros(self._samples(rng, *LEAD_MS))]
         for i, key in enumerate(keys):
             if i:
-                pieces.append(torch.zeros(self._samples(rng, 40, 120)))
-            length = self._samples(rng, 60, 150)
+                pieces.append(torch.zeros(self._samples(rng, *GAP_MS)))
+            length = self._samples(rng, *KEY_MS)
             t = torch.arange(length, dtype=torch.float32) / self.sample_rate  # [length] seconds
             level = rng.uniform(0.05, 0.4)
             tone = sum(torch.sin(2 * math.pi * f * rng.uniform(0.99, 1.01) * t + rng.uniform(0, 2 * math.pi))
                        for f in FREQUENCIES[key])
             pieces.append(level * tone * fade(length, self.sample_rate // 200))
-        pieces.append(torch.zeros(self._samples(rng, 0, 200)))
+        pieces.append(torch.zeros(self._samples(rng, *TRAIL_MS)))
         wave = torch.cat(pieces)  # [samples]
         wave += torch.randn(wave.shape, generator=gen) * rng.uniform(0.001, 0.02)
         return wave.clamp_(-1.0, 1.0), keys
